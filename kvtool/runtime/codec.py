@@ -1,0 +1,87 @@
+"""The codec interface every method implements, and the registry that maps a method name to its layer plan.
+
+A codec compresses one kind of tensor (keys or values) for a group of KV heads of one layer. Packed tensors carry
+the token axis at dim 2, so the cache appends and evicts them without knowing their meaning.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from kvtool.artifacts import Artifact
+
+Packed = dict[str, torch.Tensor]
+
+
+class TensorCodec(ABC):
+    """Encodes tokens [B, H, n, D] into packed tensors and reads them back."""
+
+    unit: int = 1  # tokens encoded together; the cache only encodes whole units
+
+    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
+        """Of the `visible` tokens a query sees (itself included), how many it reads compressed; the rest are fp16.
+
+        The default keeps no full-precision window: every token is read compressed, the query's own too.
+        """
+        return visible - visible % self.unit
+
+    @abstractmethod
+    def encode(self, x: torch.Tensor, start: int) -> Packed:
+        """Compress tokens at absolute positions start .. start + n - 1 (n a multiple of `unit`)."""
+
+    @abstractmethod
+    def decode(self, packed: Packed, start: int) -> torch.Tensor:
+        """float32 [B, H, n, D] reconstruction of packed tokens starting at absolute position `start`."""
+
+    def scores(self, query: torch.Tensor, packed: Packed, start: int) -> torch.Tensor:
+        """query [B, H, T, D] (float32) · keys -> [B, H, T, n]; codebook codecs override this with table lookups."""
+        return query @ self.decode(packed, start).transpose(-1, -2)
+
+    def weighted_sum(self, weights: torch.Tensor, packed: Packed, start: int) -> torch.Tensor:
+        """weights [B, H, T, n] · values -> [B, H, T, D]."""
+        return weights @ self.decode(packed, start)
+
+
+class Fp16Codec(TensorCodec):
+    """No compression: tokens stored as fp16 (the baseline, and DuoAttention's streaming heads)."""
+
+    def encode(self, x: torch.Tensor, start: int) -> Packed:
+        return {"x": x.to(torch.float16)}
+
+    def decode(self, packed: Packed, start: int) -> torch.Tensor:
+        return packed["x"].float()
+
+
+@dataclass
+class HeadGroup:
+    """KV heads of one layer that share codecs and a retention policy."""
+
+    heads: list[int]  # KV head indices in this group
+    keys: TensorCodec
+    values: TensorCodec
+    sink: int = 0  # first tokens kept in fp16 forever (attention sinks)
+    recent: int | None = None  # if set, only the last `recent` tokens (plus sinks) stay visible: older ones are dropped
+
+
+# method name -> plan(artifact, layer_idx, model) -> head groups covering every KV head of that layer once
+LayerPlan = Callable[[Artifact, int, torch.nn.Module], list[HeadGroup]]
+RUNTIME_METHODS: dict[str, LayerPlan] = {}
+
+
+def register_method(name: str) -> Callable[[LayerPlan], LayerPlan]:
+    def add(plan: LayerPlan) -> LayerPlan:
+        RUNTIME_METHODS[name] = plan
+        return plan
+
+    return add
+
+
+@register_method("fp16")
+def fp16_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list[HeadGroup]:
+    from kvtool.models import Layout
+
+    return [HeadGroup(list(range(Layout.of(model).num_kv_heads)), Fp16Codec(), Fp16Codec())]

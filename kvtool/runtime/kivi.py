@@ -1,0 +1,73 @@
+"""KIVI (arXiv 2402.02750): keys per channel over groups of G tokens, values per token over groups of G channels,
+asymmetric min-max round-to-nearest, and the R most recent tokens in full precision.
+
+Windows as in the reference code (models/llama_kivi.py): keys gather in an fp16 buffer that is quantized R tokens at a
+time once full, after the attention of the token that fills it; values keep a sliding window of the last R tokens
+plus the newest one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kvtool.artifacts import Artifact
+from kvtool.models import Layout
+from kvtool.runtime.codec import HeadGroup, Packed, TensorCodec, register_method
+from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_bits, unpack_bits
+
+
+class KiviKeys(TensorCodec):
+    def __init__(self, bits: int, group_size: int, residual: int) -> None:
+        self.bits, self.group_size, self.residual = bits, group_size, residual
+        self.unit = residual or group_size
+
+    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
+        if not self.residual:  # no window: every complete group is quantized
+            return visible - visible % self.unit
+        before = (visible - 1).clamp_min(0)  # the buffer is flushed after the attention that fills it
+        return before - before % self.unit
+
+    def encode(self, x: torch.Tensor, start: int) -> Packed:
+        b, h, n, d = x.shape
+        groups = x.reshape(b, h, n // self.group_size, self.group_size, d)
+        codes, scale, lo = minmax_quantize(groups, self.bits, dim=3)
+        return {
+            "codes": pack_bits(codes.reshape(b, h, n, d), self.bits),
+            "scale": scale.squeeze(3),
+            "min": lo.squeeze(3),
+        }
+
+    def decode(self, packed: Packed, start: int) -> torch.Tensor:
+        codes = unpack_bits(packed["codes"], self.bits)
+        b, h, n, d = codes.shape
+        groups = codes.reshape(b, h, n // self.group_size, self.group_size, d)
+        x = minmax_dequantize(groups, packed["scale"].unsqueeze(3), packed["min"].unsqueeze(3))
+        return x.reshape(b, h, n, d)
+
+
+class KiviValues(TensorCodec):
+    def __init__(self, bits: int, group_size: int, residual: int) -> None:
+        self.bits, self.group_size, self.residual = bits, group_size, residual
+
+    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
+        return (visible - 1 - self.residual).clamp_min(0)  # the newest token plus R before it stay fp16
+
+    def encode(self, x: torch.Tensor, start: int) -> Packed:
+        b, h, n, d = x.shape
+        group = min(self.group_size, d)
+        codes, scale, lo = minmax_quantize(x.reshape(b, h, n, d // group, group), self.bits, dim=4)
+        return {"codes": pack_bits(codes.reshape(b, h, n, d), self.bits), "scale": scale[..., 0], "min": lo[..., 0]}
+
+    def decode(self, packed: Packed, start: int) -> torch.Tensor:
+        codes = unpack_bits(packed["codes"], self.bits)
+        b, h, n, d = codes.shape
+        groups = codes.reshape(b, h, n, packed["scale"].shape[-1], -1)
+        return minmax_dequantize(groups, packed["scale"][..., None], packed["min"][..., None]).reshape(b, h, n, d)
+
+
+@register_method("kivi")
+def kivi_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list[HeadGroup]:
+    p = artifact.params
+    heads = list(range(Layout.of(model).num_kv_heads))
+    return [HeadGroup(heads, KiviKeys(p["bits"], p["group_size"], p["residual"]),
+                      KiviValues(p["bits"], p["group_size"], p["residual"]))]

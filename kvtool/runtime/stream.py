@@ -1,0 +1,168 @@
+"""One compressed token stream (the keys, or the values, of one head group of one layer).
+
+A stream holds, in position order:
+  sinks  [0, sink)            fp16, never compressed or dropped
+  stored [store_start, store_end)  packed by the codec; whole units dropped from the front once out of the window
+  tail   [tail_start, length)      fp16, the tokens the codec still reads in full precision
+
+Attention is exact to the method's protocol for every query of a chunk, not only the last: a query at position t
+reads token j compressed iff j < fp_from(t) (the codec's rule), so a chunked prefill sees what token-by-token
+decoding would. Tokens that some queries of the chunk read compressed and others in fp16 are held in both forms
+until the chunk's attention is done (`settle`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kvtool.runtime.codec import Packed, TensorCodec
+
+
+class Buffer:
+    """A growable tensor along dim 2 with cheap appends and front drops (capacity grows by 25%, at least 256 rows)."""
+
+    def __init__(self) -> None:
+        self.data: torch.Tensor | None = None
+        self.begin = 0
+        self.end = 0
+
+    def view(self) -> torch.Tensor:
+        return self.data[:, :, self.begin : self.end]
+
+    @property
+    def rows(self) -> int:
+        return self.end - self.begin
+
+    def append(self, x: torch.Tensor) -> None:
+        if self.data is None:
+            self.data = x.new_empty((*x.shape[:2], max(x.shape[2], 256), *x.shape[3:]))
+        if self.end + x.shape[2] > self.data.shape[2]:
+            live = self.view()
+            capacity = max(live.shape[2] + x.shape[2], self.data.shape[2] + max(self.data.shape[2] // 4, 256))
+            grown = x.new_empty((*x.shape[:2], capacity, *x.shape[3:]))
+            grown[:, :, : live.shape[2]] = live
+            self.data, self.begin, self.end = grown, 0, live.shape[2]
+        self.data[:, :, self.end : self.end + x.shape[2]] = x
+        self.end += x.shape[2]
+
+    def drop_front(self, rows: int) -> None:
+        self.begin += rows
+
+    def nbytes(self) -> int:
+        return 0 if self.data is None else self.view().numel() * self.data.element_size()
+
+
+class TokenStream:
+    def __init__(self, codec: TensorCodec, sink: int = 0, recent: int | None = None) -> None:
+        self.codec, self.sink, self.recent = codec, sink, recent
+        self.length = 0
+        self.sinks: torch.Tensor | None = None
+        self.store: dict[str, Buffer] = {}
+        self.store_start = self.store_end = sink
+        self.tail: torch.Tensor | None = None
+        self.tail_start = sink
+
+    # ---- writing ------------------------------------------------------------------------------------------
+    def append(self, x: torch.Tensor) -> None:
+        """Add tokens [B, H, T, D] at positions length .. length + T - 1; encode what any of them reads compressed."""
+        x = x.to(torch.float16)
+        into_sinks = max(0, min(self.sink - self.length, x.shape[2]))
+        if into_sinks:
+            part = x[:, :, :into_sinks]
+            self.sinks = part if self.sinks is None else torch.cat([self.sinks, part], dim=2)
+            x = x[:, :, into_sinks:]
+        self.tail = x if self.tail is None else torch.cat([self.tail, x], dim=2)
+        self.length += into_sinks + x.shape[2]
+        encode_to = self.fp_from(torch.tensor([self.length - 1])).item()  # the chunk's last query reads most compressed
+        if encode_to > self.store_end:
+            fresh = self.tail[:, :, self.store_end - self.tail_start : encode_to - self.tail_start]
+            for name, tensor in self.codec.encode(fresh, self.store_end).items():
+                self.store.setdefault(name, Buffer()).append(tensor)
+            self.store_end = encode_to
+
+    def settle(self) -> None:
+        """After the chunk's attention: drop fp16 copies of stored tokens, and stored units out of the window."""
+        if self.tail is not None and self.store_end > self.tail_start:
+            self.tail = self.tail[:, :, self.store_end - self.tail_start :]
+            self.tail_start = self.store_end
+        if self.recent is not None and self.store_end > self.store_start:
+            # the next query (at `length`) sees positions > length - recent; drop whole units below that
+            first_needed = min(self.length - self.recent + 1, self.store_end)
+            unit = self.codec.unit
+            drop = (first_needed - self.store_start) // unit * unit
+            if drop > 0:
+                stored = self.store_end - self.store_start
+                for buffer in self.store.values():
+                    buffer.drop_front(drop * buffer.rows // stored)
+                self.store_start += drop
+
+    # ---- reading ------------------------------------------------------------------------------------------
+    def fp_from(self, query_positions: torch.Tensor) -> torch.Tensor:
+        """First position a query reads in fp16 (sinks aside): sink + compressed count of what it sees."""
+        visible = (query_positions + 1 - self.sink).clamp_min(0)
+        return self.sink + self.codec.compressed_count(visible)
+
+    @property
+    def sink_len(self) -> int:
+        return 0 if self.sinks is None else self.sinks.shape[2]
+
+    def packed(self) -> Packed:
+        return {name: buffer.view() for name, buffer in self.store.items()}
+
+    def first_position(self) -> int:
+        """Lowest non-sink position this stream still holds."""
+        return min(self.store_start, self.tail_start) if self.store_end > self.store_start else self.tail_start
+
+    def _compressed_mask(self, rows: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        """[rows, end - start]: whether the query of each row reads position start+j from the compressed store."""
+        positions = torch.arange(start, end, device=rows.device)
+        return (positions[None, :] < self.fp_from(rows)[:, None]) & (positions[None, :] < self.store_end)
+
+    def scores_into(self, scores: torch.Tensor, query: torch.Tensor, rows: torch.Tensor, frame_start: int) -> None:
+        """Write query·key for every held position into `scores` [B, H, R, C] (frame: sinks, then frame_start..)."""
+        offset = self.sink_len - frame_start  # column of absolute position p >= frame_start
+        if self.sinks is not None:
+            scores[..., : self.sink_len] = query @ self.sinks.float().transpose(-1, -2)
+        if self.store_end > self.store_start:
+            cols = slice(self.store_start + offset, self.store_end + offset)
+            scores[..., cols] = self.codec.scores(query, self.packed(), self.store_start)
+        if self.tail is not None and self.tail.shape[2]:
+            cols = slice(self.tail_start + offset, self.length + offset)
+            fresh = query @ self.tail.float().transpose(-1, -2)
+            compressed = self._compressed_mask(rows, self.tail_start, self.length)
+            scores[..., cols] = torch.where(compressed, scores[..., cols], fresh)
+
+    def weighted_sum(self, weights: torch.Tensor, rows: torch.Tensor, frame_start: int) -> torch.Tensor:
+        """Σ_j weights[..., j] · value_j over the frame, each value read as the query of that row reads it."""
+        offset = self.sink_len - frame_start
+        out = torch.zeros(*weights.shape[:-1], self._dim(), dtype=torch.float32, device=weights.device)
+        if self.sinks is not None:
+            out += weights[..., : self.sink_len] @ self.sinks.float()
+        tail_compressed = None
+        if self.tail is not None and self.tail.shape[2]:
+            tail_compressed = self._compressed_mask(rows, self.tail_start, self.length)
+        if self.store_end > self.store_start:
+            part = weights[..., self.store_start + offset : self.store_end + offset]
+            overlap = self.store_end - self.tail_start
+            if tail_compressed is not None and overlap > 0:  # zero the rows' weights on tokens they read in fp16
+                keep = torch.ones(part.shape[-2:], dtype=torch.bool, device=part.device)
+                keep[:, part.shape[-1] - overlap :] = tail_compressed[:, :overlap]
+                part = part * keep
+            out += self.codec.weighted_sum(part, self.packed(), self.store_start)
+        if tail_compressed is not None:
+            part = weights[..., self.tail_start + offset : self.length + offset]
+            out += (part * ~tail_compressed) @ self.tail.float()
+        return out
+
+    def _dim(self) -> int:
+        for held in (self.tail, self.sinks):
+            if held is not None:
+                return held.shape[-1]
+        raise RuntimeError("empty stream")
+
+    def nbytes(self) -> int:
+        held = sum(buffer.nbytes() for buffer in self.store.values())
+        for fp in (self.sinks, self.tail):
+            if fp is not None:
+                held += fp.numel() * fp.element_size()
+        return held
