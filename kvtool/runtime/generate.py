@@ -1,0 +1,38 @@
+"""Chunked prefill and greedy decoding through any cache, without materialising logits for the whole prompt."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Iterator
+
+import torch
+
+PREFILL_CHUNK = 1024  # prompt tokens per forward: bounds activations and score matrices on long prompts
+
+
+def forward(model, ids: torch.Tensor, cache, logits_to_keep: int = 0):
+    """One forward through `cache` (transformers renamed `past_key_values` to `cache` in 5.x)."""
+    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return model(input_ids=ids, use_cache=True, logits_to_keep=logits_to_keep, **{key: cache})
+
+
+@torch.no_grad()
+def prefill(model, ids: torch.Tensor, cache, chunk: int = PREFILL_CHUNK) -> torch.Tensor:
+    """Feed the prompt [1, T] in chunks; returns the logits of its last position [1, vocab]."""
+    logits = None
+    for lo in range(0, ids.shape[1], chunk):
+        logits = forward(model, ids[:, lo : lo + chunk], cache, logits_to_keep=1).logits[:, -1]
+    return logits
+
+
+@torch.no_grad()
+def greedy(model, ids: torch.Tensor, cache, max_new_tokens: int, eos_token_id: int | None = None) -> Iterator[int]:
+    """Yield greedily decoded token ids one at a time (stops at EOS)."""
+    device = next(model.parameters()).device
+    logits = prefill(model, ids.to(device), cache)
+    for _ in range(max_new_tokens):
+        token = int(logits.argmax(-1))
+        yield token
+        if token == eos_token_id:
+            return
+        logits = forward(model, torch.tensor([[token]], device=device), cache, logits_to_keep=1).logits[:, -1]

@@ -1,0 +1,27 @@
+"""Rotate-half RoPE as transformers applies it, its inverse, and the model's own cos/sin for given positions."""
+
+from __future__ import annotations
+
+import torch
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return x * cos + rotate_half(x) * sin
+
+
+def unapply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Inverse of apply_rope, also where cos/sin carry an attention scaling (cos² + sin² = scale²)."""
+    return (x * cos - rotate_half(x) * sin) / (cos * cos + sin * sin)
+
+
+def rope_cos_sin(model, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 cos, sin [T, D] from the model's rotary embedding at absolute `positions` [T]."""
+    rotary = model.model.rotary_emb
+    probe = torch.zeros(1, dtype=torch.float32, device=positions.device)
+    cos, sin = rotary(probe, positions[None].to(probe.device))
+    return cos[0].float(), sin[0].float()

@@ -1,0 +1,35 @@
+"""Shared fixtures: the embedded model is loaded once per test session (converted GGUF is cached on disk)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def model_and_tokenizer():
+    from kvtool.models import load_model
+
+    return load_model(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def model(model_and_tokenizer):
+    return model_and_tokenizer[0]
+
+
+@pytest.fixture(scope="session")
+def tokenizer(model_and_tokenizer):
+    return model_and_tokenizer[1]
+
+
+@pytest.fixture(scope="session")
+def model_fingerprint(model):
+    from kvtool.models import fingerprint
+
+    return fingerprint(model)
