@@ -145,6 +145,14 @@ class CompressedCache(Cache):
         """Bytes of the tensors the cache holds now (packed codes, scales, fp16 windows and sinks)."""
         return sum(layer.nbytes() for layer in self.layers)
 
+    def streams(self) -> list[TokenStream]:
+        return [s for layer in self.layers for g in layer.groups for s in (g.keys, g.values)]
+
+    def compressed_bits_per_element(self) -> float | None:
+        """Bits per element of the compressed part alone (codes, scales, outliers), fp16 windows and sinks aside."""
+        elements = sum(s.compressed_elements() for s in self.streams())
+        return 8 * sum(s.compressed_nbytes() for s in self.streams()) / elements if elements else None
+
 
 def kvtool_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """Registered attention: compressed layers attend themselves; plain tensors go to SDPA (or the softcap path)."""

@@ -161,8 +161,17 @@ class TokenStream:
         raise RuntimeError("empty stream")
 
     def nbytes(self) -> int:
-        held = sum(buffer.nbytes() for buffer in self.store.values())
-        for fp in (self.sinks, self.tail):
-            if fp is not None:
-                held += fp.numel() * fp.element_size()
-        return held
+        return self.compressed_nbytes() + self.full_precision_nbytes()
+
+    def compressed_nbytes(self) -> int:
+        return sum(buffer.nbytes() for buffer in self.store.values())
+
+    def compressed_elements(self) -> int:
+        """Elements the compressed store stands for (tokens x heads x head_dim)."""
+        if self.tail is None or self.store_end <= self.store_start:
+            return 0
+        batch, heads, _, dim = self.tail.shape
+        return batch * heads * dim * (self.store_end - self.store_start)
+
+    def full_precision_nbytes(self) -> int:
+        return sum(fp.numel() * fp.element_size() for fp in (self.sinks, self.tail) if fp is not None)
