@@ -16,15 +16,20 @@ SPLITS = ("calibration", "evaluation")
 EVAL_EVERY = 5  # every 5th pydoc topic (sorted by name) is evaluation text, the rest calibration: disjoint by rule
 
 
-def default_text(split: str) -> str:
-    """The Python reference topics that ship with CPython (~465 KB of English), split disjointly by topic."""
+def default_topics(split: str) -> list[str]:
+    """Names of the pydoc topics in a split: every 5th topic (sorted by name) is evaluation text."""
     if split not in SPLITS:
         raise KvtoolError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
     from pydoc_data.topics import topics
 
-    names = sorted(topics)
-    wanted = [name for i, name in enumerate(names) if (i % EVAL_EVERY == EVAL_EVERY - 1) == (split == "evaluation")]
-    return "\n\n".join(topics[name] for name in wanted)
+    return [name for i, name in enumerate(sorted(topics)) if (i % EVAL_EVERY == EVAL_EVERY - 1) == (split == "evaluation")]
+
+
+def default_text(split: str) -> str:
+    """The Python reference topics that ship with CPython (~465 KB of English), split disjointly by topic."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[name] for name in default_topics(split))
 
 
 def read_text_file(path: str | Path) -> str:

@@ -36,6 +36,7 @@ class PerplexityResult:
     cache_bytes: int  # held after the last sequence's last token
     cache_tokens: int
     fp16_bytes: int  # what an fp16 cache of the same tokens holds
+    compressed_bits: float | None  # bits per element of the compressed part alone (fp16 window and sinks aside)
 
     @property
     def bits_per_element(self) -> float:
@@ -63,7 +64,7 @@ def perplexity(model, sequences: list[torch.Tensor], kv: CompressedKV, chunk: in
             count += targets.numel()
     tokens = sequences[-1].numel()
     return PerplexityResult(kv.name, math.exp(nll / count), count, cache.nbytes(), tokens,
-                            tokens * fp16_bytes_per_token(model))
+                            tokens * fp16_bytes_per_token(model), cache.compressed_bits_per_element())
 
 
 @dataclass

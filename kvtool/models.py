@@ -90,7 +90,9 @@ class ModelSource:
 def load_model(model: str | os.PathLike | None = None, device: str | None = None, dtype: torch.dtype | None = None):
     """Return (model, tokenizer) in eval mode; float32 on CPU, float16 on CUDA unless `dtype` says otherwise."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # kvtool shows its own progress; per-tensor loading bars are noise
     source = ModelSource.resolve(model)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = dtype or (torch.float16 if device.startswith("cuda") else torch.float32)
@@ -126,8 +128,10 @@ class Layout:
     def of(cls, model) -> "Layout":
         config = text_config(model)
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        layer_types = getattr(config, "layer_types", None) or ["full_attention"] * config.num_hidden_layers
         window = getattr(config, "sliding_window", None)
+        # Mistral-style configs name a window but no layer types: every layer slides
+        default_type = "sliding_attention" if window else "full_attention"
+        layer_types = getattr(config, "layer_types", None) or [default_type] * config.num_hidden_layers
         windows = tuple(window if kind == "sliding_attention" and window else None for kind in layer_types)
         return cls(config.num_hidden_layers, config.num_attention_heads, config.num_key_value_heads, head_dim, windows)
 

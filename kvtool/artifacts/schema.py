@@ -27,7 +27,7 @@ class Param:
     def check(self, name: str, value: Any) -> Any:
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if self.kind is bool and not isinstance(value, bool) or not isinstance(value, self.kind):
+        if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, self.kind):
             raise KvtoolError(f"parameter {name}={value!r} must be of type {self.kind.__name__}")
         if self.choices is not None and value not in self.choices:
             raise KvtoolError(f"parameter {name}={value} must be one of {', '.join(map(str, self.choices))}")

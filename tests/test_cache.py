@@ -1,0 +1,101 @@
+"""The compressed cache: exact chunked attention, agreement with fp16, sliding windows, memory from tensors held."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import DynamicCache, MistralConfig, MistralForCausalLM
+
+from kvtool import runtime
+from kvtool.artifacts import Artifact
+from kvtool.eval import fp16_baseline
+from kvtool.models import fingerprint
+from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.codec import Fp16Codec, HeadGroup
+from kvtool.runtime.generate import forward, greedy
+from kvtool.runtime.kivi import KiviKeys, KiviValues
+
+
+def run_layer(layer: CompressedLayer, q, k, v, chunks: list[int]) -> torch.Tensor:
+    outs, lo = [], 0
+    for size in chunks:
+        layer.update(k[:, :, lo : lo + size], v[:, :, lo : lo + size])
+        outs.append(layer.attend(q[:, :, lo : lo + size], None, 0.125))
+        lo += size
+    return torch.cat(outs, dim=1)
+
+
+@pytest.mark.parametrize(
+    "residual, sink, recent",
+    [(128, 0, None), (0, 0, None), (32, 4, None), (128, 4, 100), (0, 0, 64)],
+)
+def test_chunked_attention_equals_token_by_token(residual, sink, recent):
+    """Each query reads each token compressed or not exactly as step-by-step decoding would."""
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 4, 300, 64), torch.randn(1, 2, 300, 64), torch.randn(1, 2, 300, 64)
+
+    def layer():
+        group = HeadGroup([0, 1], KiviKeys(2, 32, residual), KiviValues(2, 32, residual), sink, recent)
+        return CompressedLayer([group], num_kv_heads=2)
+
+    stepwise = run_layer(layer(), q, k, v, [1] * 300)
+    for chunks in ([100, 100, 100], [37, 1, 1, 200, 61], [300]):
+        assert torch.allclose(run_layer(layer(), q, k, v, chunks), stepwise, atol=1e-5)
+
+
+def test_streaming_group_memory_stops_growing():
+    group = HeadGroup([0], Fp16Codec(), Fp16Codec(), sink=4, recent=16)
+    layer = CompressedLayer([group], num_kv_heads=1)
+    held = []
+    for _ in range(200):
+        layer.update(torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8))
+        layer.attend(torch.randn(1, 1, 1, 8), None, 1.0)
+        held.append(layer.nbytes())
+    assert held[-1] == held[100] and held[-1] <= (4 + 16 + 1) * 8 * 2 * 2
+
+
+def test_fp16_cache_matches_dynamic_cache(model, tokenizer):
+    ids = tokenizer("The cache stores keys and values for every layer. " * 20, return_tensors="pt").input_ids
+    with torch.no_grad():
+        reference = forward(model, ids, DynamicCache(config=model.config)).logits
+        cache = fp16_baseline(model).make_cache(model)
+        chunked = torch.cat([forward(model, ids[:, i : i + 64], cache).logits for i in range(0, ids.shape[1], 64)], 1)
+    assert (chunked - reference).abs().max() < 0.05  # fp16 rounding of the stored keys and values only
+    assert cache.nbytes() == ids.shape[1] * runtime.fp16_bytes_per_token(model)
+
+
+def test_kivi4_generation_matches_fp16_first_tokens(model, tokenizer, model_fingerprint):
+    prompt = "Paris is the capital of France. Berlin is the capital of Germany. " * 20 + "Rome is the capital of"
+    ids = tokenizer(prompt, return_tensors="pt").input_ids  # long enough that most tokens are quantized
+    assert ids.shape[1] > 256
+    fp16 = list(greedy(model, ids, fp16_baseline(model).make_cache(model), 8))
+    kivi = runtime.load(Artifact.build("kivi", {"bits": 4}, model_fingerprint))
+    cache = kivi.make_cache(model)
+    assert list(greedy(model, ids, cache, 8))[:5] == fp16[:5]
+    assert cache.compressed_bits_per_element() < 5.1  # 4-bit codes + fp16 scale and min per 32
+
+
+def test_cache_refuses_an_artifact_for_another_model(model, model_fingerprint):
+    other = Artifact.build("kivi", {}, {**model_fingerprint, "head_dim": 128})
+    with pytest.raises(Exception, match="another model"):
+        runtime.load(other).make_cache(model)
+
+
+def test_sliding_window_model_keeps_only_its_window():
+    """A Mistral-style sliding-window model (random weights, no download): compressed or not, only the window."""
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, sliding_window=24,
+                           max_position_embeddings=256)
+    tiny = MistralForCausalLM(config).eval()
+    ids = torch.randint(0, 100, (1, 120))
+    with torch.no_grad():
+        reference = forward(tiny, ids, DynamicCache(config=config)).logits
+        cache = fp16_baseline(tiny).make_cache(tiny)
+        stepwise = torch.cat([forward(tiny, ids[:, i : i + 1], cache).logits for i in range(120)], 1)
+        assert (stepwise - reference).abs().max() < 1e-2
+        assert cache.nbytes() < 2 * 120 * runtime.fp16_bytes_per_token(tiny) / 4  # window, not 120 tokens
+        kivi = runtime.load(Artifact.build("kivi", {"bits": 4, "residual": 0, "group_size": 8}, fingerprint(tiny)))
+        quantized = kivi.make_cache(tiny)
+        logits = torch.cat([forward(tiny, ids[:, i : i + 40], quantized).logits for i in range(0, 120, 40)], 1)
+        assert torch.isfinite(logits).all() and (logits - reference).abs().max() < 0.5
