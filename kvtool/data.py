@@ -13,16 +13,24 @@ import torch
 from kvtool.errors import KvtoolError
 
 SPLITS = ("calibration", "evaluation")
-EVAL_EVERY = 5  # every 5th pydoc topic (sorted by name) is evaluation text, the rest calibration: disjoint by rule
+EVAL_SHARE = 0.2  # of the default text (by characters) held out for evaluation
 
 
 def default_topics(split: str) -> list[str]:
-    """Names of the pydoc topics in a split: every 5th topic (sorted by name) is evaluation text."""
+    """Names of the pydoc topics in a split. Walking the topics in name order, a topic goes to evaluation when that
+    keeps evaluation at most EVAL_SHARE of the text walked so far: disjoint, deterministic, ~20% by size."""
     if split not in SPLITS:
         raise KvtoolError(f"unknown split '{split}'; use one of {', '.join(SPLITS)}")
     from pydoc_data.topics import topics
 
-    return [name for i, name in enumerate(sorted(topics)) if (i % EVAL_EVERY == EVAL_EVERY - 1) == (split == "evaluation")]
+    chosen = {"calibration": [], "evaluation": []}
+    evaluation_chars = total_chars = 0
+    for name in sorted(topics):
+        total_chars += len(topics[name])
+        goes_to_evaluation = evaluation_chars + len(topics[name]) <= EVAL_SHARE * total_chars
+        evaluation_chars += len(topics[name]) if goes_to_evaluation else 0
+        chosen["evaluation" if goes_to_evaluation else "calibration"].append(name)
+    return chosen[split]
 
 
 def default_text(split: str) -> str:
