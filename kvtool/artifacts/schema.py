@@ -47,6 +47,7 @@ class Schema:
     params: dict[str, Param]
     tensors: TensorShapes = field(default=lambda fingerprint, params: {})
     check: Callable[[dict], None] = field(default=lambda params: None)  # rules across parameters
+    operating_points: tuple[dict, ...] = ()  # the published settings `kvtool report` evaluates, as param overrides
 
     def resolve_params(self, given: dict) -> dict:
         """Defaults filled in, every value checked; unknown names refused."""

@@ -33,6 +33,7 @@ register_schema(
             "residual": Param(int, 128, min=0, max=1 << 20, help="R: most recent tokens kept in full precision"),
         },
         check=_window_divides,
+        operating_points=({"bits": 4}, {"bits": 2}),
     )
 )
 
@@ -45,5 +46,6 @@ register_schema(
             "key_range": ((fp["num_layers"], 2), torch.float32),
             "value_range": ((fp["num_layers"], 2), torch.float32),
         },
+        operating_points=({"bits": 2},),
     )
 )
