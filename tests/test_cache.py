@@ -99,3 +99,16 @@ def test_sliding_window_model_keeps_only_its_window():
         quantized = kivi.make_cache(tiny)
         logits = torch.cat([forward(tiny, ids[:, i : i + 40], quantized).logits for i in range(0, 120, 40)], 1)
         assert torch.isfinite(logits).all() and (logits - reference).abs().max() < 0.5
+
+
+def test_generate_with_a_compressed_cache_and_left_padding(model, tokenizer, model_fingerprint):
+    """`model.generate(..., past_key_values=cache)` works, batched with left padding, like the fp16 default."""
+    kivi = runtime.load(Artifact.build("kivi", {"bits": 4, "residual": 32}, model_fingerprint))
+    tokenizer.padding_side = "left"
+    batch = tokenizer(["Hello, my name is", "The capital of France is Paris. The capital of Italy is"],
+                      return_tensors="pt", padding=True)
+    reference = model.generate(**batch, max_new_tokens=6, do_sample=False)
+    cache = kivi.make_cache(model)
+    compressed = model.generate(**batch, past_key_values=cache, max_new_tokens=6, do_sample=False)
+    assert torch.equal(compressed[:, :-2], reference[:, :-2])
+    assert cache.get_seq_length() == batch.input_ids.shape[1] + 5
