@@ -113,12 +113,12 @@ def inspect(artifact: Path = typer.Argument(..., help="Artifact (.safetensors) t
 
 
 def _load_for_model(artifacts: list[Path], model: Optional[str]):
+    """Validate the artifact files (before paying for the model), load the model, bind the artifacts to it."""
     from kvtool import runtime
+    from kvtool.artifacts import load_artifact
     from kvtool.models import load_model
 
-    for path in artifacts:  # validate the files before paying for the model
-        from kvtool.artifacts import load_artifact
-
+    for path in artifacts:
         load_artifact(path)
     hf_model, tokenizer = load_model(model)
     return runtime.load(artifacts if len(artifacts) > 1 else artifacts[0], hf_model), hf_model, tokenizer
