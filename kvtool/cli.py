@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,25 +57,39 @@ def calibrate(
     streaming_fraction: Optional[float] = typer.Option(None, "--streaming-fraction", help="Streaming heads (Duo)."),
     param: list[str] = typer.Option([], "--param", help="Any other method parameter as key=value (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, or auto (CUDA when there is a GPU)."),
+    device_map: Optional[str] = typer.Option(
+        None, "--device-map", help="'auto': spread a model too large for one GPU over the GPUs (and CPU memory)."),
 ) -> None:
-    """Run a model over calibration text and write the method's artifact."""
+    """Run a model over calibration text and write the method's artifact.
+
+    Under `torchrun --nproc-per-node N` the calibration sequences are split over N ranks (gloo on the CPU, NCCL on
+    GPUs) and rank 0 writes the artifact that one process would have written."""
     from kvtool.artifacts import schema_for
     from kvtool.calibrate import calibrate as run_calibration
+    from kvtool.calibrate import dist, launch
     from kvtool.data import load_text
     from kvtool.models import load_model
 
     given = locals()
     params = {name: given[name] for name in METHOD_OPTIONS if given[name] is not None}
     params.update(_parse_param(p) for p in param)
-    schema_for(method).resolve_params(params)  # refuse bad options before loading anything
-    if out.is_dir() or not out.parent.is_dir():
-        raise KvtoolError(f"cannot write {out}: its folder does not exist or it is a folder")
-    text = load_text(data, "calibration")
-    hf_model, tokenizer = load_model(model)
-    started = time.perf_counter()
-    artifact = run_calibration(method, hf_model, tokenizer, text, params, samples, seq_len, seed, progress=not quiet)
-    artifact.save(out)
-    typer.echo(f"wrote {out} ({method}, {out.stat().st_size:,} bytes) in {time.perf_counter() - started:.1f} s")
+    with launch.ranks(device) as rank_device:
+        schema_for(method).resolve_params(params)  # refuse bad options before loading anything
+        if out.is_dir() or not out.parent.is_dir():
+            raise KvtoolError(f"cannot write {out}: its folder does not exist or it is a folder")
+        if device_map not in (None, "auto") or (device_map and rank_device == "cpu"):
+            raise KvtoolError("--device-map takes 'auto' only, and needs CUDA GPUs")
+        text = load_text(data, "calibration")
+        max_memory = launch.rank_max_memory() if device_map else None
+        hf_model, tokenizer = load_model(model, rank_device, device_map=device_map, max_memory=max_memory)
+        started = time.perf_counter()
+        artifact = run_calibration(method, hf_model, tokenizer, text, params, samples, seq_len, seed,
+                                   progress=not quiet)
+        launch.wait_for_all_ranks()
+        if dist.is_main():
+            artifact.save(out)
+            typer.echo(f"wrote {out} ({method}, {out.stat().st_size:,} bytes) in {time.perf_counter() - started:.1f} s")
 
 
 @app.command()
@@ -238,6 +253,41 @@ def evaluate(
                        + f" {row['mean_accuracy']:6.2f}")
 
 
+@app.command()
+def report(
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Used whole as evaluation text."),
+    calib_data: Optional[Path] = typer.Option(None, "--calib-data", help="Calibration text (default: its split)."),
+    out_dir: Path = typer.Option(Path("report"), "--out-dir", help="Folder for report.md, report.json, PNGs."),
+    sequences: int = typer.Option(4, "--sequences", min=1, help="ppl: evaluation sequences."),
+    seq_len: int = typer.Option(1024, "--seq-len", min=16, help="ppl: tokens per evaluation sequence."),
+    lengths: str = typer.Option("2048,4096", "--lengths", help="passkey lengths, comma-separated; 'none' to skip."),
+    depths: str = typer.Option("0.1,0.5,0.9", "--depths", help="passkey needle depths in [0, 1]."),
+    trials: int = typer.Option(1, "--trials", min=1, help="passkey: random keys per (length, depth)."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Only these methods, comma-separated."),
+    peers: bool = typer.Option(True, "--peers/--no-peers", help="Measure transformers' QuantizedCache and kvpress."),
+    press_bits: str = typer.Option("2", "--press-bits", help="kvpress memory targets: keep bits/16 of the tokens."),
+    calib_samples: Optional[int] = typer.Option(None, "--calib-samples", min=1, help="Calibration sequences."),
+    calib_seq_len: Optional[int] = typer.Option(None, "--calib-seq-len", min=2, help="Calibration tokens each."),
+) -> None:
+    """Every method at its published operating points beside fp16 and the peers: report.md, JSON and plots."""
+    from kvtool.report import ReportSettings, markdown_table, run_report
+
+    length_list = [] if lengths.strip().lower() == "none" else _parse_list(lengths, int, "--lengths")
+    depth_list = _parse_list(depths, float, "--depths")
+    bits_list = _parse_list(press_bits, float, "--press-bits")
+    if any(not 0 <= d <= 1 for d in depth_list) or any(n < 64 for n in length_list):
+        raise KvtoolError("--depths must lie in [0, 1] and --lengths be at least 64 tokens")
+    if any(not 0 < b < 16 for b in bits_list):
+        raise KvtoolError("--press-bits must lie strictly between 0 and 16")
+    settings = ReportSettings(model, data, calib_data, out_dir, sequences, seq_len, length_list, depth_list, trials,
+                              _parse_list(methods, str, "--methods") if methods else None, peers, bits_list,
+                              calib_samples, calib_seq_len)
+    rows = run_report(settings, log=lambda line: typer.echo(line, err=True))
+    typer.echo(markdown_table(rows))
+    typer.echo(f"\nwrote {out_dir / 'report.md'}, {out_dir / 'report.json'} and plots in {out_dir}")
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit non-zero, never a traceback."""
     usage_errors = (click.exceptions.ClickException, typer.exceptions.TyperException)
@@ -251,7 +301,8 @@ def main() -> None:
         sys.exit(130)
     except usage_errors as err:
         message = err.format_message() if hasattr(err, "format_message") else str(err)
-        typer.echo(f"error: {' '.join(message.split())}", err=True)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank parsed the same command line
+            typer.echo(f"error: {' '.join(message.split())}", err=True)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -87,8 +87,12 @@ class ModelSource:
         return folder
 
 
-def load_model(model: str | os.PathLike | None = None, device: str | None = None, dtype: torch.dtype | None = None):
-    """Return (model, tokenizer) in eval mode; float32 on CPU, float16 on CUDA unless `dtype` says otherwise."""
+def load_model(model: str | os.PathLike | None = None, device: str | None = None, dtype: torch.dtype | None = None,
+               device_map: str | None = None, max_memory: dict | None = None):
+    """Return (model, tokenizer) in eval mode; float32 on CPU, float16 on CUDA unless `dtype` says otherwise.
+
+    `device_map="auto"` lets accelerate spread the layers over the GPUs (within `max_memory`) and offload the rest
+    to the CPU, for models larger than one GPU; the model is then left where accelerate put it."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -102,7 +106,11 @@ def load_model(model: str | os.PathLike | None = None, device: str | None = None
         raise KvtoolError(
             f"model type '{config.model_type}' is not supported; kvtool supports {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
-    hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+    if device_map:
+        hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, device_map=device_map,
+                                                        max_memory=max_memory).eval()
+    else:
+        hf_model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
     hf_model.requires_grad_(False)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     return hf_model, tokenizer
