@@ -49,3 +49,33 @@ register_schema(
         operating_points=({"bits": 2},),
     )
 )
+
+
+def _kvquant_tensors(fp: dict, params: dict) -> dict:
+    layers, signposts, channels = fp["num_layers"], 1 << params["bits"], (fp["num_kv_heads"], fp["head_dim"])
+    return {
+        "key_signposts": ((layers, signposts), torch.float32),  # per layer, sorted, in normalized units
+        "value_signposts": ((layers, signposts), torch.float32),
+        "key_lower": ((layers, *channels), torch.float32),  # per-channel pre-RoPE outlier thresholds = key ranges
+        "key_upper": ((layers, *channels), torch.float32),
+        "qnorm": ((layers, 2, 2), torch.float32),  # [layer, keys|values, scale|offset]; identity without Q-Norm
+    }
+
+
+register_schema(
+    Schema(
+        method="kvquant",
+        summary="KVQuant: Fisher-weighted nuq codebooks, pre-RoPE per-channel keys, dense-and-sparse outliers (arXiv 2401.18079)",
+        params={
+            "bits": Param(int, 3, choices=(2, 3, 4), help="bits per dense key and value code (nuq2/3/4)"),
+            "outliers": Param(float, 0.01, min=0.0, max=0.2, help="share of elements kept exact in fp16 (0: none)"),
+            "fisher": Param(bool, True, help="weight the k-means with Fisher information (off: plain k-means)"),
+            "qnorm": Param(str, "auto", choices=("auto", "on", "off"), help="Q-Norm of the signposts (auto: at 2 bits)"),
+            "sink": Param(int, 1, min=0, max=1 << 20, help="first tokens kept in fp16 (attention sink)"),
+            "key_outlier_budget": Param(float, 2.0, min=1.0, max=100.0,
+                                        help="per-token key outlier slots, as a multiple of outliers x channels"),
+        },
+        tensors=_kvquant_tensors,
+        operating_points=({"bits": 4}, {"bits": 3}, {"bits": 2}),
+    )
+)

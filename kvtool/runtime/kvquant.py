@@ -1,0 +1,169 @@
+"""KVQuant (arXiv 2401.18079): non-uniform (nuq) b-bit codes from a calibrated per-layer codebook, dense-and-sparse.
+
+Keys are quantized per channel before RoPE: each channel is normalized by its calibrated outlier thresholds, and
+RoPE is applied again after dequantization at each token's position. Values are quantized per token: the top and
+bottom `outliers / 2` of each token's elements are its outliers, and the rest are normalized by their own range.
+Outliers stay fp16 in a sparse structure of a fixed number of (index, value) slots per token, so that every packed
+tensor keeps the token axis at dim 2 (docs/methods/kvquant.md):
+  values: exactly ceil(outliers / 2 * C) slots per side per token, C = KV heads x head_dim (as the reference does);
+  keys:   the ceil(key_outlier_budget * outliers * C) elements of largest normalized magnitude per token; elements
+          beyond the thresholds that do not fit are clamped to the codebook's range (the reference's cap_outliers).
+The sparse index is the element's offset in the token's flattened [heads x head_dim] vector (the k/v_proj output).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from kvtool.artifacts import Artifact
+from kvtool.models import Layout
+from kvtool.runtime.codec import HeadGroup, Packed, TensorCodec, register_method
+from kvtool.runtime.packing import pack_bits, unpack_bits
+from kvtool.runtime.rope import apply_rope, rope_cos_sin, unapply_rope
+
+MIN_HALF_RANGE = 1e-6  # a constant channel or token still normalizes to finite values
+
+
+class Codebook:
+    """A sorted 1-D nuq codebook: nearest-signpost codes, and Q-Norm-corrected levels to read them back."""
+
+    def __init__(self, signposts: torch.Tensor, norm_scale: float = 1.0, norm_offset: float = 0.0) -> None:
+        self.signposts = signposts.float()
+        self.boundaries = (self.signposts[1:] + self.signposts[:-1]) / 2  # nearest signpost = bucket between midpoints
+        self.levels = self.signposts * norm_scale + norm_offset
+
+    def encode(self, normalized: torch.Tensor) -> torch.Tensor:
+        return torch.bucketize(normalized.contiguous(), self.boundaries.to(normalized.device)).to(torch.uint8)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.levels.to(codes.device)[codes.long()]
+
+
+def index_dtype(channels: int) -> torch.dtype:
+    """The smallest integer type that holds an offset into a token's flattened vector."""
+    return torch.uint8 if channels <= 256 else torch.int16 if channels <= 32768 else torch.int32
+
+
+def per_token(x: torch.Tensor) -> torch.Tensor:
+    """[B, H, n, D] -> [B, n, H * D]: each token's vector as the k/v projection wrote it."""
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+def per_head(flat: torch.Tensor, heads: int) -> torch.Tensor:
+    """Inverse of per_token."""
+    b, n, c = flat.shape
+    return flat.reshape(b, n, heads, c // heads).transpose(1, 2)
+
+
+def value_outliers(flat: torch.Tensor, per_side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per token [..., C]: the offsets of its `per_side` largest and smallest elements, and the midpoint and half
+    range of the others (the reference's median-recentred min/max, which is the min/max of the non-outliers)."""
+    ordered, order = flat.sort(dim=-1)
+    channels = flat.shape[-1]
+    lo, hi = ordered[..., per_side], ordered[..., channels - 1 - per_side]
+    offsets = torch.cat([order[..., :per_side], order[..., channels - per_side :]], dim=-1)
+    return offsets, (hi + lo) / 2, ((hi - lo) / 2).clamp_min(MIN_HALF_RANGE)
+
+
+class NuqCodec(TensorCodec):
+    """Dense nuq codes per head plus sparse fp16 outliers per token; subclasses say how tokens are normalized."""
+
+    def __init__(self, bits: int, codebook: Codebook, slots: int) -> None:
+        self.bits, self.codebook, self.slots = bits, codebook, slots
+
+    def pack(self, x: torch.Tensor, normalized: torch.Tensor, offsets: torch.Tensor | None) -> Packed:
+        """Codes of `normalized` [B, H, n, D]; the elements of x at per-token `offsets` [B, n, S] kept in fp16."""
+        packed = {"codes": pack_bits(self.codebook.encode(normalized), self.bits)}
+        if offsets is not None:
+            packed["outlier_index"] = offsets.to(index_dtype(x.shape[1] * x.shape[3]))[:, None]
+            packed["outlier_value"] = per_token(x).gather(-1, offsets).to(torch.float16)[:, None]
+        return packed
+
+    def unpack(self, packed: Packed) -> torch.Tensor:
+        """Normalized levels [B, H, n, D] of the dense codes."""
+        return self.codebook.decode(unpack_bits(packed["codes"], self.bits))
+
+    @staticmethod
+    def restore_outliers(x: torch.Tensor, packed: Packed) -> torch.Tensor:
+        """x [B, H, n, D] with the stored outliers written back exactly."""
+        if "outlier_index" not in packed:
+            return x
+        flat = per_token(x).scatter(-1, packed["outlier_index"][:, 0].long(), packed["outlier_value"][:, 0].float())
+        return per_head(flat, x.shape[1])
+
+
+class NuqKeys(NuqCodec):
+    """Per-channel nuq on pre-RoPE keys, with calibrated per-channel thresholds [H, D]; RoPE re-applied on decode."""
+
+    def __init__(self, bits: int, codebook: Codebook, lower: torch.Tensor, upper: torch.Tensor, slots: int,
+                 model: torch.nn.Module) -> None:
+        super().__init__(bits, codebook, slots)
+        self.model = model
+        self.midpoint = ((upper + lower) / 2).float()[:, None]  # [H, 1, D] against [B, H, n, D]
+        self.half_range = ((upper - lower) / 2).float().clamp_min(MIN_HALF_RANGE)[:, None]
+
+    def rope(self, start: int, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return rope_cos_sin(self.model, torch.arange(start, start + n, device=device))
+
+    def encode(self, x: torch.Tensor, start: int) -> Packed:
+        return self.quantize(unapply_rope(x.float(), *self.rope(start, x.shape[2], x.device)))
+
+    def decode(self, packed: Packed, start: int) -> torch.Tensor:
+        pre_rope = self.dequantize(packed)
+        return apply_rope(pre_rope, *self.rope(start, pre_rope.shape[2], pre_rope.device))
+
+    def quantize(self, pre_rope: torch.Tensor) -> Packed:
+        normalized = (pre_rope - self.midpoint.to(pre_rope.device)) / self.half_range.to(pre_rope.device)
+        offsets = per_token(normalized).abs().topk(self.slots, dim=-1).indices if self.slots else None
+        return self.pack(pre_rope, normalized, offsets)
+
+    def dequantize(self, packed: Packed) -> torch.Tensor:
+        """Pre-RoPE float32 keys [B, H, n, D]."""
+        levels = self.unpack(packed)
+        x = levels * self.half_range.to(levels.device) + self.midpoint.to(levels.device)
+        return self.restore_outliers(x, packed)
+
+
+class NuqValues(NuqCodec):
+    """Per-token nuq on values; each token's outliers and range computed online."""
+
+    def encode(self, x: torch.Tensor, start: int) -> Packed:
+        x = x.float()
+        flat = per_token(x)
+        offsets, midpoint, half_range = value_outliers(flat, self.slots // 2)
+        stored = torch.stack([midpoint, half_range], dim=-1).to(torch.float16)  # normalize by what decode will read
+        midpoint, half_range = stored.float().unbind(-1)
+        normalized = per_head((flat - midpoint[..., None]) / half_range[..., None], x.shape[1])
+        packed = self.pack(x, normalized, offsets if self.slots else None)
+        packed["range"] = stored[:, None]  # [B, 1, n, 2]
+        return packed
+
+    def decode(self, packed: Packed, start: int) -> torch.Tensor:
+        levels = self.unpack(packed)
+        midpoint, half_range = packed["range"].float().unbind(-1)  # [B, 1, n] each
+        x = levels * half_range[..., None] + midpoint[..., None]
+        return self.restore_outliers(x, packed)
+
+
+def key_slots(params: dict, channels: int) -> int:
+    return math.ceil(params["key_outlier_budget"] * params["outliers"] * channels) if params["outliers"] else 0
+
+
+def value_slots(params: dict, channels: int) -> int:
+    return 2 * math.ceil(params["outliers"] / 2 * channels) if params["outliers"] else 0
+
+
+@register_method("kvquant")
+def kvquant_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list[HeadGroup]:
+    p, t = artifact.params, artifact.tensors
+    layout = Layout.of(model)
+    channels = layout.num_kv_heads * layout.head_dim
+    (key_scale, key_offset), (value_scale, value_offset) = t["qnorm"][layer_idx].tolist()
+    keys = NuqKeys(p["bits"], Codebook(t["key_signposts"][layer_idx], key_scale, key_offset),
+                   t["key_lower"][layer_idx], t["key_upper"][layer_idx], key_slots(p, channels), model)
+    values = NuqValues(p["bits"], Codebook(t["value_signposts"][layer_idx], value_scale, value_offset),
+                       value_slots(p, channels))
+    return [HeadGroup(list(range(layout.num_kv_heads)), keys, values, sink=p["sink"])]
