@@ -90,6 +90,7 @@ def capture(
             for index in range(layout.num_layers):
                 query, key, value = recorder.seen[index]
                 keys = key[0].detach().float().transpose(0, 1)
+                cos, sin = cos.to(keys.device), sin.to(keys.device)  # a device map puts layers on several GPUs
                 item = LayerKV(
                     keys=keys.cpu(),
                     keys_pre_rope=unapply_rope(keys, cos, sin).cpu(),
