@@ -7,9 +7,9 @@ Each run calls `calibrate()` as `kvtool calibrate` does, on one model kept on th
 line: wall time and torch.cuda.max_memory_allocated over the run (the fp16 weights, 15 GiB, included). Any
 tokenizer will do (its ids must be below the model's vocabulary); the SmolLM2 one turns the pydoc text into tokens.
 
-`--device-map-check` also calibrates a 4-layer model of the same shape twice, once whole on the GPU and once loaded
-with `device_map="auto"` and a GPU budget that offloads some layers to the CPU, and compares the artifacts: the
-capture hooks must see the same keys, values and gradients through accelerate's offloading.
+`--device-map-check RUN` (repeatable) also calibrates a 4-layer model of the same shape twice, once whole on the
+GPU and once loaded with `device_map="auto"` and a GPU budget that offloads some layers to the CPU, and compares
+the artifacts: the capture hooks must see the same keys, values and gradients through accelerate's offloading.
 """
 
 from __future__ import annotations
@@ -54,16 +54,22 @@ def parse_run(spec: str) -> tuple[str, dict, dict]:
     return method, params, sizes
 
 
-def timed_calibration(model, tokenizer, text: str, spec: str, out: Path | None) -> dict:
+def calibrate_spec(model, tokenizer, text: str, spec: str, progress: bool = False):
     method, params, sizes = parse_run(spec)
+    return calibrate(method, model, tokenizer, text, params, sizes.get("samples"), sizes.get("seq_len"), seed=0,
+                     progress=progress)
+
+
+def timed_calibration(model, tokenizer, text: str, spec: str, out: Path | None) -> dict:
     on_cuda = next(model.parameters()).is_cuda
     if on_cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
-    artifact = calibrate(method, model, tokenizer, text, params, sizes.get("samples"), sizes.get("seq_len"), seed=0)
+    artifact = calibrate_spec(model, tokenizer, text, spec, progress=True)
     if on_cuda:
         torch.cuda.synchronize()
+    method = artifact.method
     row = {"run": spec, "method": method, "params": artifact.params, "samples": artifact.calibration.get("samples"),
            "seq_len": artifact.calibration.get("seq_len"), "seconds": round(time.perf_counter() - started, 1),
            "peak_gib": round(torch.cuda.max_memory_allocated() / GIB, 2) if on_cuda else None}
@@ -72,12 +78,10 @@ def timed_calibration(model, tokenizer, text: str, spec: str, out: Path | None) 
     return row
 
 
-def device_map_check(tokenizer, text: str, spec: str, gpu_budget: str) -> dict:
-    """The same calibration of a 4-layer model whole on the GPU and through accelerate's offloading; max difference."""
-    method, params, sizes = parse_run(spec)
+def device_map_check(tokenizer, text: str, specs: list[str], gpu_budget: str) -> list[dict]:
+    """Each calibration of a 4-layer model whole on the GPU and through accelerate's offloading; max differences."""
     whole = random_model(llama3_8b_config(layers=4), "cuda", torch.float16)
-    reference = calibrate(method, whole, tokenizer, text, params, sizes.get("samples"), sizes.get("seq_len"),
-                          progress=False)
+    references = [calibrate_spec(whole, tokenizer, text, spec) for spec in specs]
     with tempfile.TemporaryDirectory() as folder:
         whole.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
@@ -86,13 +90,15 @@ def device_map_check(tokenizer, text: str, spec: str, gpu_budget: str) -> dict:
         mapped, _ = load_model(folder, device_map="auto", max_memory={0: gpu_budget, "cpu": "64GiB"})
         placement = sorted({str(device) for device in mapped.hf_device_map.values()})
         offloaded = sum(device == "cpu" for device in mapped.hf_device_map.values())
-        result = calibrate(method, mapped, tokenizer, text, params, sizes.get("samples"), sizes.get("seq_len"),
-                           progress=False)
-    difference = max((result.tensors[name].float() - tensor.float()).abs().max().item()
-                     for name, tensor in reference.tensors.items())
-    scale = max(tensor.float().abs().max().item() for tensor in reference.tensors.values())
-    return {"check": "device_map", "run": spec, "devices": placement, "modules_on_cpu": offloaded,
-            "max_abs_difference": difference, "max_abs_value": scale}
+        results = [calibrate_spec(mapped, tokenizer, text, spec) for spec in specs]
+    rows = []
+    for spec, reference, result in zip(specs, references, results):
+        difference = max((result.tensors[name].float() - tensor.float()).abs().max().item()
+                         for name, tensor in reference.tensors.items())
+        scale = max(tensor.float().abs().max().item() for tensor in reference.tensors.values())
+        rows.append({"check": "device_map", "run": spec, "devices": placement, "modules_on_cpu": offloaded,
+                     "max_abs_difference": difference, "max_abs_value": scale})
+    return rows
 
 
 def main() -> None:
@@ -103,7 +109,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=32)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", type=Path, help="folder for the artifacts and results.jsonl")
-    parser.add_argument("--device-map-check", metavar="RUN", help="method:key=value,... for the offload check")
+    parser.add_argument("--device-map-check", metavar="RUN", action="append", default=[],
+                        help="method:key=value,... to compare with and without offloading (repeatable)")
     parser.add_argument("--gpu-budget", default="2GiB", help="GPU memory accelerate may fill in the offload check")
     args = parser.parse_args()
 
@@ -111,8 +118,9 @@ def main() -> None:
     text = read_text_file(args.text)
     rows = []
     if args.device_map_check:
-        rows.append(device_map_check(tokenizer, text, args.device_map_check, args.gpu_budget))
-        print(json.dumps(rows[-1]), flush=True)
+        for row in device_map_check(tokenizer, text, args.device_map_check, args.gpu_budget):
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
     model = random_model(llama3_8b_config(args.layers), args.device, dtype)
     weights = sum(p.numel() * p.element_size() for p in model.parameters()) / GIB
