@@ -79,3 +79,40 @@ register_schema(
         operating_points=({"bits": 4}, {"bits": 3}, {"bits": 2}),
     )
 )
+
+
+def _duo_params(params: dict) -> None:
+    if params["min_context"] > 0 and params["train_sink"] + params["train_recent"] >= params["min_context"]:
+        raise KvtoolError("train_sink + train_recent must be shorter than min_context, or streaming equals full")
+
+
+register_schema(
+    Schema(
+        method="duo",
+        summary="DuoAttention: learned retrieval heads keep the full cache, streaming heads sinks + recent (arXiv 2410.10819)",
+        params={
+            "streaming_fraction": Param(float, 0.5, min=0.0, max=1.0, help="share of KV heads made streaming heads"),
+            "binarize": Param(str, "fraction", choices=("fraction", "threshold"),
+                              help="streaming heads: the lowest-gated fraction, or gates below threshold"),
+            "threshold": Param(float, 0.5, min=0.0, max=1.0, help="gate below which a head streams (binarize=threshold)"),
+            "sink": Param(int, 64, min=0, max=1 << 20, help="deployed attention-sink tokens of a streaming head"),
+            "recent": Param(int, 256, min=1, max=1 << 20, help="deployed recent-window tokens of a streaming head"),
+            "mask": Param(str, "learned", choices=("learned", "random", "first-layers"),
+                          help="learned gates, or a baseline ranking: random, or earlier layers kept full"),
+            "steps": Param(int, 32, min=1, max=100_000, help="gate-optimization steps (reference: 2000)"),
+            "lr": Param(float, 0.02, min=0.0, max=10.0, help="AdamW learning rate"),
+            "reg_weight": Param(float, 0.05, min=0.0, max=100.0, help="weight of mean |gate| in the loss"),
+            "train_sink": Param(int, 128, min=0, max=1 << 20, help="sink tokens of streaming attention in training"),
+            "train_recent": Param(int, 256, min=1, max=1 << 20, help="recent tokens of streaming attention in training"),
+            "min_context": Param(int, 768, min=0, max=1 << 20, help="shortest training prompt; the longest is --seq-len"),
+            "num_passkeys": Param(int, 4, min=1, max=20, help="passkeys per training prompt (reference: 10)"),
+            "passkey_words": Param(int, 8, min=1, max=256, help="NATO words per passkey (reference: 32)"),
+        },
+        tensors=lambda fp, params: {
+            "head_map": ((fp["num_layers"], fp["num_kv_heads"]), torch.float32),
+            "retrieval": ((fp["num_layers"], fp["num_kv_heads"]), torch.bool),
+        },
+        check=_duo_params,
+        operating_points=({"streaming_fraction": 0.25}, {"streaming_fraction": 0.5}, {"streaming_fraction": 0.75}),
+    )
+)

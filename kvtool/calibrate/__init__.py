@@ -28,6 +28,7 @@ class CalibrationContext:
     seed: int
     progress: bool = True
     fingerprint: dict = field(default_factory=dict)
+    tokenizer: object = None  # for methods that build their own prompts (DuoAttention's passkeys)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def calibrate(
     sequences = calibration_sequences(tokenizer, text, samples, seq_len, seed) if calibrator.needs_data else []
     model_fingerprint = fingerprint(model)
     started = time.perf_counter()
-    context = CalibrationContext(model, sequences, seed, progress and dist.is_main(), model_fingerprint)
+    context = CalibrationContext(model, sequences, seed, progress and dist.is_main(), model_fingerprint, tokenizer)
     tensors = calibrator.run(context, params)
     seconds = time.perf_counter() - started
     calibration = {"seed": seed, "seconds": round(seconds, 2)}
