@@ -154,12 +154,15 @@ def attention_modules(model) -> list[torch.nn.Module]:
 
 def fingerprint(model) -> dict:
     """What an artifact must match: architecture, attention shape, RoPE, and a hash of the K/V projection weights."""
+    from accelerate.utils import align_module_device
+
     config = text_config(model)
     layout = Layout.of(model)
     digest = hashlib.sha256()
     for module in attention_modules(model):
         for proj in (module.k_proj, module.v_proj):
-            digest.update(proj.weight.detach().float().cpu().contiguous().numpy().tobytes())
+            with align_module_device(proj):  # a device map's offloaded weights wait on the meta device until used
+                digest.update(proj.weight.detach().float().cpu().contiguous().numpy().tobytes())
     rope = getattr(config, "rope_parameters", None) or {"rope_theta": getattr(config, "rope_theta", None)}
     return {
         "architecture": config.model_type,

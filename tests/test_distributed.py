@@ -1,5 +1,5 @@
-"""Calibration under torchrun: 2 gloo ranks on the CPU write the single-process artifact, and a rank that fails
-ends every rank with one error line and no artifact."""
+"""Calibration at scale: 2 gloo ranks on the CPU write the single-process artifact, a rank that fails ends every
+rank with one error line and no artifact, and weights offloaded as by a device map calibrate like resident ones."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import accelerate
 import pytest
 import torch
 
 from kvtool.artifacts import load_artifact
 from kvtool.calibrate import calibrate
 from kvtool.data import default_text
+from kvtool.models import fingerprint, load_model
 
 RANKS = 2
 # Each method at settings small enough for the CPU; samples >= ranks, so every rank has sequences to reduce.
@@ -81,3 +83,17 @@ def test_a_rank_that_fails_ends_every_rank_with_one_error_and_no_artifact(tmp_pa
     assert errors == ["error: rank 1: data file not found: calibration.txt"], outputs
     assert not any("Traceback" in stderr for _, stderr in outputs), outputs
     assert not [path for folder in folders for path in folder.iterdir() if "safetensors" in path.name]
+
+
+def test_offloaded_weights_calibrate_like_resident_ones(model, tokenizer, model_fingerprint):
+    """accelerate's offloading (what `--device-map auto` does past the GPUs' memory) keeps weights on the meta device
+    until a layer runs: the fingerprint and the captured keys, values and gradients must not notice."""
+    offloaded, _ = load_model(device="cpu")
+    accelerate.cpu_offload(offloaded, execution_device=torch.device("cpu"))
+    assert any(parameter.device.type == "meta" for parameter in offloaded.parameters())
+    assert fingerprint(offloaded) == model_fingerprint
+    text = default_text("calibration")
+    resident = calibrate("kvquant", model, tokenizer, text, {"bits": 3}, 2, 128, seed=1, progress=False)
+    moved = calibrate("kvquant", offloaded, tokenizer, text, {"bits": 3}, 2, 128, seed=1, progress=False)
+    for name, tensor in resident.tensors.items():
+        assert torch.allclose(moved.tensors[name], tensor, rtol=1e-5, atol=1e-6), name

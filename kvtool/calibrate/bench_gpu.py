@@ -97,6 +97,7 @@ def device_map_check(tokenizer, text: str, specs: list[str], gpu_budget: str) ->
                          for name, tensor in reference.tensors.items())
         scale = max(tensor.float().abs().max().item() for tensor in reference.tensors.values())
         rows.append({"check": "device_map", "run": spec, "devices": placement, "modules_on_cpu": offloaded,
+                     "same_fingerprint": result.fingerprint == reference.fingerprint,
                      "max_abs_difference": difference, "max_abs_value": scale})
     return rows
 

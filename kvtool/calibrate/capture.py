@@ -67,7 +67,7 @@ def capture(
 ) -> Iterator[tuple[int, list[LayerKV]]]:
     """Yield (sequence index, one LayerKV per model layer) for each sequence [T] of this rank's shard."""
     layout = Layout.of(model)
-    device = next(model.parameters()).device
+    device = input_device(model)
     recorder = _Recorder(grads)
     AttentionInterface.register(CAPTURE_ATTENTION, recorder)
     AttentionMaskInterface.register(CAPTURE_ATTENTION, sdpa_mask)
@@ -108,6 +108,13 @@ def capture(
     finally:
         model.set_attn_implementation(previous)
         model.zero_grad(set_to_none=True)
+
+
+def input_device(model) -> torch.device:
+    """Where token ids go in: the embeddings' device, or the CPU for weights offloaded to the meta device (by a
+    device map), whose accelerate hooks move inputs to where the layer runs."""
+    device = model.get_input_embeddings().weight.device
+    return torch.device("cpu") if device.type == "meta" else device
 
 
 def sample_rows(rows: torch.Tensor, count: int, seed: int, sequence_index: int) -> torch.Tensor:
