@@ -14,6 +14,7 @@ from transformers.cache_utils import Cache, CacheLayerMixin
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from kvtool.runtime import kernels
 from kvtool.runtime.codec import HeadGroup
 from kvtool.runtime.stream import TokenStream
 
@@ -29,6 +30,7 @@ class GroupState:
         self.sink, self.recent = group.sink, group.recent
         self.keys = TokenStream(group.keys, group.sink, group.recent)
         self.values = TokenStream(group.values, group.sink, group.recent)
+        self._head_tensor: torch.Tensor | None = None
 
     def attend(self, query, positions, mask, scaling, softcap) -> torch.Tensor:
         """query [B, Hq_group, T, D] -> [B, Hq_group, T, D], reading this group's compressed streams."""
@@ -62,6 +64,12 @@ class GroupState:
         self.keys.settle()
         self.values.settle()
 
+    def head_tensor(self, device: torch.device) -> torch.Tensor:
+        """This group's KV heads as int32 on `device`, made once (decode steps on the GPU create no index tensors)."""
+        if self._head_tensor is None or self._head_tensor.device != device:
+            self._head_tensor = torch.tensor(self.heads, dtype=torch.int32, device=device)
+        return self._head_tensor
+
     def nbytes(self) -> int:
         return self.keys.nbytes() + self.values.nbytes()
 
@@ -81,6 +89,7 @@ class CompressedLayer(CacheLayerMixin):
             if window is not None:
                 group.recent = window if group.recent is None else min(group.recent, window)
         self.groups = [GroupState(g) for g in groups]
+        self.fusable: bool | None = None  # whether the fused decode kernel serves this layer (decided at first use)
         self.length = 0
         self.positions: torch.Tensor | None = None
 
@@ -107,6 +116,11 @@ class CompressedLayer(CacheLayerMixin):
         per_kv = q_heads // sum(len(s.heads) for s in self.groups)
         if mask is not None and mask.dtype != torch.bool:
             mask = mask > torch.finfo(mask.dtype).min / 2  # additive masks: 0 attends, large negative does not
+        if steps == 1 and query.is_cuda:  # decode on the GPU: one fused kernel per group reads the packed cache
+            if self.fusable is None:
+                self.fusable = kernels.can_fuse(self.groups, dim)
+            if self.fusable:
+                return kernels.attend_decode(self, query, mask, scaling, softcap)
         out = torch.empty(batch, q_heads, steps, dim, dtype=torch.float32, device=query.device)
         for state in self.groups:
             q_index = torch.tensor([h * per_kv + i for h in state.heads for i in range(per_kv)], device=query.device)
@@ -140,6 +154,11 @@ class CompressedCache(Cache):
 
     def __init__(self, layers: list[CompressedLayer]) -> None:
         super().__init__(layers=layers)
+
+    def reserve(self, tokens: int) -> None:
+        """Preallocate every packed store for `tokens` positions (generation and bench contexts known ahead)."""
+        for stream in self.streams():
+            stream.reserve(tokens)
 
     def nbytes(self) -> int:
         """Bytes of the tensors the cache holds now (packed codes, scales, fp16 windows and sinks)."""

@@ -17,10 +17,25 @@ from kvtool.artifacts import Artifact
 Packed = dict[str, torch.Tensor]
 
 
+@dataclass(frozen=True)
+class PackedLayout:
+    """How a codec's packed tensors look, for the fused GPU kernels (runtime/kernels) that read them directly.
+
+    kind "fp16": {"x"} fp16 tokens. "token_groups": {"codes", "scale", "min"}, each token's channels in groups of
+    `group` sharing an fp16 scale and min. "channel_groups": the same, `group` consecutive tokens sharing them per
+    channel. Codes are `bits` wide, packed as runtime/packing.py says, and x ~ code * scale + min.
+    """
+
+    kind: str
+    bits: int = 16
+    group: int = 1
+
+
 class TensorCodec(ABC):
     """Encodes tokens [B, H, n, D] into packed tensors and reads them back."""
 
     unit: int = 1  # tokens encoded together; the cache only encodes whole units
+    layout: PackedLayout | None = None  # set where a fused GPU kernel can read the packed form; else reference path
 
     def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
         """Of the `visible` tokens a query sees (itself included), how many it reads compressed; the rest are fp16.
@@ -48,6 +63,8 @@ class TensorCodec(ABC):
 
 class Fp16Codec(TensorCodec):
     """No compression: tokens stored as fp16 (the baseline, and DuoAttention's streaming heads)."""
+
+    layout = PackedLayout("fp16")
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
         return {"x": x.to(torch.float16)}

@@ -12,7 +12,7 @@ import torch
 
 from kvtool.artifacts import Artifact
 from kvtool.models import Layout
-from kvtool.runtime.codec import HeadGroup, Packed, TensorCodec, register_method
+from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
 from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_bits, unpack_bits
 
 
@@ -20,6 +20,7 @@ class KiviKeys(TensorCodec):
     def __init__(self, bits: int, group_size: int, residual: int) -> None:
         self.bits, self.group_size, self.residual = bits, group_size, residual
         self.unit = residual or group_size
+        self.layout = PackedLayout("channel_groups", bits, group_size)
 
     def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
         if not self.residual:  # no window: every complete group is quantized
@@ -48,6 +49,7 @@ class KiviKeys(TensorCodec):
 class KiviValues(TensorCodec):
     def __init__(self, bits: int, group_size: int, residual: int) -> None:
         self.bits, self.group_size, self.residual = bits, group_size, residual
+        self.layout = PackedLayout("token_groups", bits, group_size)  # groups wider than head_dim hold one per token
 
     def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
         return (visible - 1 - self.residual).clamp_min(0)  # the newest token plus R before it stay fp16

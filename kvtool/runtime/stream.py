@@ -33,12 +33,13 @@ class Buffer:
     def rows(self) -> int:
         return self.end - self.begin
 
-    def append(self, x: torch.Tensor) -> None:
+    def append(self, x: torch.Tensor, capacity: int = 0) -> None:
+        """Append rows along dim 2; `capacity` (rows) preallocates for what is still to come (`reserve`)."""
         if self.data is None:
-            self.data = x.new_empty((*x.shape[:2], max(x.shape[2], 256), *x.shape[3:]))
+            self.data = x.new_empty((*x.shape[:2], max(x.shape[2], 256, capacity), *x.shape[3:]))
         if self.end + x.shape[2] > self.data.shape[2]:
             live = self.view()
-            capacity = max(live.shape[2] + x.shape[2], self.data.shape[2] + max(self.data.shape[2] // 4, 256))
+            capacity = max(live.shape[2] + x.shape[2], self.data.shape[2] + max(self.data.shape[2] // 4, 256), capacity)
             grown = x.new_empty((*x.shape[:2], capacity, *x.shape[3:]))
             grown[:, :, : live.shape[2]] = live
             self.data, self.begin, self.end = grown, 0, live.shape[2]
@@ -61,6 +62,11 @@ class TokenStream:
         self.store_start = self.store_end = sink
         self.tail: torch.Tensor | None = None
         self.tail_start = sink
+        self.reserved = 0  # tokens the store preallocates for (`reserve`)
+
+    def reserve(self, tokens: int) -> None:
+        """Preallocate the packed store for `tokens` positions, so long contexts append in place without regrowth."""
+        self.reserved = tokens
 
     # ---- writing ------------------------------------------------------------------------------------------
     def append(self, x: torch.Tensor) -> None:
@@ -77,7 +83,8 @@ class TokenStream:
         if encode_to > self.store_end:
             fresh = self.tail[:, :, self.store_end - self.tail_start : encode_to - self.tail_start]
             for name, tensor in self.codec.encode(fresh, self.store_end).items():
-                self.store.setdefault(name, Buffer()).append(tensor)
+                rows = -(-self.reserved * tensor.shape[2] // fresh.shape[2])  # packed rows per token may be < 1
+                self.store.setdefault(name, Buffer()).append(tensor, rows)
             self.store_end = encode_to
 
     def settle(self) -> None:

@@ -1,0 +1,49 @@
+"""Triton kernels of the runtime: fused decode attention over packed streams, and quantize-on-append.
+
+The cache asks `can_fuse` once per layer; on CUDA, decode steps of layers whose codecs all declare a readable
+`PackedLayout` go to `attend_decode`, everything else to the reference PyTorch path. Triton is imported only here,
+and only when a kernel is about to run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+from kvtool.runtime.codec import PackedLayout
+
+LAYOUT_KINDS = ("fp16", "token_groups", "channel_groups")
+
+
+def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
+    """Whether the decode kernel reads this packed layout at this head size."""
+    if layout is None or layout.kind not in LAYOUT_KINDS or head_dim < 16 or head_dim & (head_dim - 1):
+        return False
+    if layout.kind == "fp16":
+        return True
+    return layout.bits in (1, 2, 4, 8) and not layout.group & (layout.group - 1)
+
+
+def can_fuse(groups, head_dim: int) -> bool:
+    """Whether every head group of a layer can be served by the fused decode kernel (and Triton is installed)."""
+    return importlib.util.find_spec("triton") is not None and all(
+        layout_supported(g.keys.codec.layout, head_dim) and layout_supported(g.values.codec.layout, head_dim)
+        for g in groups
+    )
+
+
+def attend_decode(layer, query: torch.Tensor, mask: torch.Tensor | None, scaling: float,
+                  softcap: float | None) -> torch.Tensor:
+    """One query token per sequence: query [B, Hq, 1, D] -> [B, 1, Hq, D], each group in one split-K launch."""
+    from kvtool.runtime.kernels.decode import decode_attention
+
+    batch, q_heads, _, dim = query.shape
+    per_kv = q_heads // sum(len(state.heads) for state in layer.groups)
+    out = torch.empty(batch, 1, q_heads, dim, dtype=query.dtype, device=query.device)
+    mask_row = None if mask is None else mask[:, 0, -1]
+    for state in layer.groups:
+        decode_attention(state.keys, state.values, state.head_tensor(query.device), per_kv, query, out, mask_row,
+                         scaling, softcap, state.recent)
+        state.settle()
+    return out

@@ -1,0 +1,326 @@
+"""Fused decode attention that reads a head group's compressed streams directly (flash-decoding).
+
+One program takes one (sequence, KV head, split of the context): it reads its share of the packed keys and values
+(unpacking codes and applying scales in registers), the fp16 tail, and, in split 0, the fp16 sinks; it scores the
+query heads of that KV head together (GQA rows of one matrix product) and leaves a partial softmax (row max, row
+sum, unnormalised output). A second kernel merges the splits by their log-sum-exp. No fp16 copy of the cache exists.
+
+What a program reads for position p of a stream: the store if p < store_end, else the fp16 tail. In decode (one
+query, after the previous chunk settled) this is exactly what the reference path reads.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+import triton.language as tl
+
+from kvtool.runtime.stream import TokenStream
+
+LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2}  # kernels.LAYOUT_KINDS, as the kernel numbers them
+BLOCK_N = 64  # positions per tile
+PROGRAMS_PER_SM = 8  # split the context until the GPU runs about this many programs per multiprocessor
+NUM_WARPS = 4  # warps per decode program
+LOG2E = 1.4426950408889634
+EMPTY_MAX = -1e30  # finite running max for rows that have seen nothing yet: exp2 of (-inf - it) is 0, not NaN
+
+
+@triton.jit
+def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
+                 in_store, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
+                 GROUP: tl.constexpr):
+    """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` are garbage-free 0s)."""
+    idx = pos - store_start
+    dims = tl.arange(0, D)
+    if KIND == 0:  # fp16 tokens
+        ptrs = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + dims[None, :]
+        x = tl.load(ptrs, mask=in_store[:, None], other=0.0).to(tl.float16)
+    else:
+        PER_BYTE: tl.constexpr = 8 // BITS
+        byte = tl.arange(0, D // PER_BYTE)
+        raw = tl.load(codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + byte[None, :],
+                      mask=in_store[:, None], other=0)
+        shifts = (tl.arange(0, PER_BYTE) * BITS).to(tl.uint8)
+        codes = (raw[:, :, None] >> shifts[None, None, :]) & ((1 << BITS) - 1)  # code i of byte j: channel j*PER+i
+        codes = tl.reshape(codes, (BLOCK_N, D)).to(tl.float32)
+        if KIND == 1:  # per token, GROUP channels share scale and min
+            NG: tl.constexpr = D // GROUP
+            groups = tl.arange(0, NG)
+            offs = b * g_sb + h * g_sh + idx[:, None] * g_sn + groups[None, :]
+            scale = tl.load(scale_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
+            lo = tl.load(min_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
+            grouped = tl.reshape(codes, (BLOCK_N, NG, GROUP)) * scale[:, :, None] + lo[:, :, None]
+            x = tl.reshape(grouped, (BLOCK_N, D)).to(tl.float16)
+        else:  # per channel, GROUP consecutive tokens share scale and min
+            offs = b * g_sb + h * g_sh + (idx // GROUP)[:, None] * g_sn + dims[None, :]
+            scale = tl.load(scale_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
+            lo = tl.load(min_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
+            x = (codes * scale + lo).to(tl.float16)
+    return x
+
+
+@triton.jit
+def _read_tokens(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, tail_ptr, t_sb,
+                 t_sh, t_sn, store_start, store_end, tail_start, length, D: tl.constexpr, BLOCK_N: tl.constexpr,
+                 KIND: tl.constexpr, BITS: tl.constexpr, GROUP: tl.constexpr):
+    """float16 [BLOCK_N, D] of one stream at positions start .. start + BLOCK_N - 1: store first, then the tail."""
+    pos = start + tl.arange(0, BLOCK_N)
+    dims = tl.arange(0, D)
+    in_store = (pos >= store_start) & (pos < store_end)
+    if start + BLOCK_N <= store_end:  # the common case reads codes only
+        x = _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
+                         in_store, D, BLOCK_N, KIND, BITS, GROUP)
+    else:
+        in_tail = (pos >= store_end) & (pos >= tail_start) & (pos < length)
+        tail = tl.load(tail_ptr + b * t_sb + h * t_sh + (pos - tail_start)[:, None] * t_sn + dims[None, :],
+                       mask=in_tail[:, None], other=0.0).to(tl.float16)
+        if start < store_end:
+            stored = _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn,
+                                  store_start, in_store, D, BLOCK_N, KIND, BITS, GROUP)
+            x = tl.where(in_store[:, None], stored, tail)
+        else:
+            x = tail
+    return x
+
+
+@triton.jit
+def _unpack(raw, BITS: tl.constexpr):
+    """Packed bytes [N, M] -> codes [N, M, 1], [N, M, 2] or [N, M, 2, 2]: flattened, code i of byte j is j*PER + i."""
+    if BITS == 8:
+        codes = raw[:, :, None]
+    elif BITS == 4:
+        codes = tl.join(raw & 15, raw >> 4)
+    else:  # join(join(c0, c2), join(c1, c3)) flattens to c0 c1 c2 c3
+        codes = tl.join(tl.join(raw & 3, (raw >> 4) & 3), tl.join((raw >> 2) & 3, raw >> 6))
+    return codes
+
+
+@triton.jit
+def _online_softmax(s, valid, m_i, l_i, softcap, SOFTCAP: tl.constexpr):
+    """Scores of one tile -> (weights p, rescale of what came before, new max, new sum); base 2."""
+    if SOFTCAP:
+        s = softcap * (1.0 - 2.0 / (tl.exp(2.0 * s / softcap) + 1.0)) * 1.4426950408889634  # softcap * tanh(s / softcap)
+    s = tl.where(valid[None, :], s, float("-inf"))
+    m_new = tl.maximum(m_i, tl.max(s, 1))
+    alpha = tl.exp2(m_i - m_new)
+    p = tl.exp2(s - m_new[:, None])
+    return p, alpha, m_new, l_i * alpha + tl.sum(p, 1)
+
+
+@triton.jit
+def _decode_split_kernel(
+    q_ptr, q_sb, q_sh, head_index_ptr, part_o_ptr, part_ml_ptr,
+    kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr, kt_sb, kt_sh, kt_sn,
+    k_store_start, k_store_end, k_tail_start,
+    vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr, vt_sb, vt_sh, vt_sn,
+    v_store_start, v_store_end, v_tail_start,
+    sk_ptr, sv_ptr, s_sb, s_sh, s_sn, sink_len,
+    mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_splits,
+    HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
+    K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr,
+    V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr,
+    FAST: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
+):
+    """Tiles of BLOCK_N positions on a grid anchored at the key store's start. Tiles inside both stores take the
+    fast path (key scales folded into the query, so key codes go to the tensor cores as they are; values
+    dequantized in registers); tiles at the edges (tail, window, sinks) read generic fp16 tiles."""
+    pid = tl.program_id(0)
+    split = tl.program_id(1)
+    b = (pid // HEADS).to(tl.int64)
+    h = (pid % HEADS).to(tl.int64)
+    kv_head = tl.load(head_index_ptr + h)  # the model's KV head: its query heads are kv_head * PER_KV + r
+    rows = tl.arange(0, BLOCK_M)
+    dims = tl.arange(0, D)
+    row_ok = rows < PER_KV
+    q = tl.load(q_ptr + b * q_sb + (kv_head * PER_KV + rows)[:, None] * q_sh + dims[None, :], mask=row_ok[:, None],
+                other=0.0)
+    qf = q.to(tl.float32) * q_scale
+    q16 = qf.to(tl.float16)
+    m_i = tl.full([BLOCK_M], -1e30, tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, D], tl.float32)
+
+    sink_end = tl.where(split == 0, sink_len, 0)  # split 0 also reads the fp16 sinks
+    for start in range(0, sink_end, BLOCK_N):
+        pos = start + tl.arange(0, BLOCK_N)
+        valid = pos < sink_len
+        offs = b * s_sb + h * s_sh + pos[:, None] * s_sn + dims[None, :]
+        k = tl.load(sk_ptr + offs, mask=valid[:, None], other=0.0).to(tl.float16)
+        v = tl.load(sv_ptr + offs, mask=valid[:, None], other=0.0).to(tl.float16)
+        if HAS_MASK:
+            valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
+        p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid, m_i, l_i, softcap, SOFTCAP)
+        acc = acc * alpha[:, None] + tl.dot(p.to(tl.float16), v)
+
+    lo = anchor + split * split_tokens
+    hi = tl.minimum(lo + split_tokens, length)
+    f_lo = tl.minimum(tl.maximum(fast_lo, lo), hi)
+    f_hi = tl.maximum(tl.minimum(fast_hi, hi), f_lo)
+    if FAST:  # compiled only for layouts with a fast path
+        for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores, aligned to key groups
+            pos = start + tl.arange(0, BLOCK_N)
+            valid = pos < hi
+            if HAS_MASK:
+                valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
+            k_idx = start - k_store_start + tl.arange(0, BLOCK_N)
+            if K_KIND == 0:
+                k = tl.load(kc_ptr + b * kc_sb + h * kc_sh + k_idx[:, None] * kc_sn + dims[None, :])
+                s = tl.dot(q16, tl.trans(k))
+            else:  # channel groups: q . (code * scale + min) = (q * scale) . code + q . min, one group per tile
+                raw = tl.load(kc_ptr + b * kc_sb + h * kc_sh + k_idx[:, None] * kc_sn
+                              + tl.arange(0, D * K_BITS // 8)[None, :])
+                codes = tl.reshape(_unpack(raw, K_BITS), (BLOCK_N, D)).to(tl.float16)
+                group_offs = b * kg_sb + h * kg_sh + ((start - k_store_start) // K_GROUP) * kg_sn + dims
+                scale = tl.load(ks_ptr + group_offs).to(tl.float32)
+                low = tl.load(km_ptr + group_offs).to(tl.float32)
+                s = tl.dot((qf * scale[None, :]).to(tl.float16), tl.trans(codes)) + tl.sum(qf * low[None, :], 1)[:, None]
+            p, alpha, m_i, l_i = _online_softmax(s, valid, m_i, l_i, softcap, SOFTCAP)
+            v_idx = start - v_store_start + tl.arange(0, BLOCK_N)
+            v_base = vc_ptr + b * vc_sb + h * vc_sh + v_idx[:, None] * vc_sn
+            if V_KIND == 0:
+                v = tl.load(v_base + dims[None, :])
+            else:  # token groups: the scale of each packed byte's group, broadcast over the codes of that byte
+                PER_BYTE: tl.constexpr = 8 // V_BITS
+                byte = tl.arange(0, D // PER_BYTE)
+                raw = tl.load(v_base + byte[None, :])
+                g_offs = b * vg_sb + h * vg_sh + v_idx[:, None] * vg_sn + (byte // (V_GROUP // PER_BYTE))[None, :]
+                scale = tl.load(vs_ptr + g_offs)
+                low = tl.load(vm_ptr + g_offs)
+                codes = _unpack(raw, V_BITS).to(tl.float16)  # [BLOCK_N, D / PER, ...PER]
+                if V_BITS == 2:
+                    v = codes * scale[:, :, None, None] + low[:, :, None, None]
+                else:
+                    v = codes * scale[:, :, None] + low[:, :, None]
+                v = tl.reshape(v, (BLOCK_N, D))
+            acc = acc * alpha[:, None] + tl.dot(p.to(tl.float16), v)
+
+    for start in range(lo, hi, BLOCK_N):  # the rest of the split: edges of the stores, the fp16 tail
+        if (start < f_lo) | (start >= f_hi):
+            pos = start + tl.arange(0, BLOCK_N)
+            valid = (pos < hi) & (pos >= first)
+            k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr,
+                             kt_sb, kt_sh, kt_sn, k_store_start, k_store_end, k_tail_start, length, D, BLOCK_N,
+                             K_KIND, K_BITS, K_GROUP)
+            v = _read_tokens(start, b, h, vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr,
+                             vt_sb, vt_sh, vt_sn, v_store_start, v_store_end, v_tail_start, length, D, BLOCK_N,
+                             V_KIND, V_BITS, V_GROUP)
+            if HAS_MASK:
+                valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
+            p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid, m_i, l_i, softcap, SOFTCAP)
+            acc = acc * alpha[:, None] + tl.dot(p.to(tl.float16), v)
+
+    part = (pid * num_splits + split) * PER_KV + rows  # partials [B * HEADS, splits, PER_KV, ...]
+    tl.store(part_o_ptr + part[:, None] * D + dims[None, :], acc, mask=row_ok[:, None])
+    tl.store(part_ml_ptr + part * 2, m_i, mask=row_ok)
+    tl.store(part_ml_ptr + part * 2 + 1, l_i, mask=row_ok)
+
+
+@triton.jit
+def _merge_splits_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, num_splits,
+                         HEADS: tl.constexpr, PER_KV: tl.constexpr, SPLITS: tl.constexpr, D: tl.constexpr):
+    """One program per (sequence, query head): weight each split by 2^(its max - the max) and normalise."""
+    pid = tl.program_id(0)
+    bh = pid // PER_KV
+    r = pid % PER_KV
+    b = bh // HEADS
+    kv_head = tl.load(head_index_ptr + bh % HEADS)
+    splits = tl.arange(0, SPLITS)
+    ok = splits < num_splits
+    part = (bh * num_splits + splits) * PER_KV + r
+    m = tl.load(part_ml_ptr + part * 2, mask=ok, other=float("-inf"))
+    l = tl.load(part_ml_ptr + part * 2 + 1, mask=ok, other=0.0)
+    m_max = tl.max(m, 0)
+    w = tl.where(ok, tl.exp2(m - m_max), 0.0)
+    total = tl.sum(l * w, 0)
+    dims = tl.arange(0, D)
+    o = tl.load(part_o_ptr + part[:, None] * D + dims[None, :], mask=ok[:, None], other=0.0)
+    merged = tl.sum(o * w[:, None], 0) / tl.where(total > 0, total, 1.0)  # a fully masked row reads nothing: 0
+    tl.store(out_ptr + b * out_sb + (kv_head * PER_KV + r) * out_sh + dims, merged.to(out_ptr.dtype.element_ty))
+
+
+@functools.cache
+def _target_programs(device: torch.device) -> int:
+    if device.type != "cuda":  # Triton's interpreter (tests on the CPU): few programs keep it quick
+        return 4
+    return PROGRAMS_PER_SM * torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
+    """Kernel arguments of one stream: codes (or fp16 tokens), scale, min with their strides, tail, boundaries."""
+    layout = stream.codec.layout
+    packed = stream.packed() if stream.store_end > stream.store_start else {}
+    codes = packed.get("x" if layout.kind == "fp16" else "codes", placeholder)
+    scale, low = packed.get("scale", placeholder), packed.get("min", placeholder)
+    tail = stream.tail if stream.tail is not None and stream.tail.shape[2] else placeholder
+    for tensor in (codes, scale, low, tail):
+        assert tensor.stride(-1) == 1 or tensor is placeholder, "kernel reads rows with unit stride"
+    return (codes, *codes.stride()[:3], scale, low, *scale.stride()[:3], tail, *tail.stride()[:3],
+            stream.store_start, stream.store_end, stream.tail_start)
+
+
+def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
+    layout = stream.codec.layout
+    group = layout.group
+    if layout.kind == "token_groups" and "scale" in stream.store:  # groups as stored: codecs cap them at head_dim
+        group = head_dim // stream.store["scale"].view().shape[-1]
+    return LAYOUT_IDS[layout.kind], layout.bits, group
+
+
+def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int) -> dict:
+    """Tile size, value channel groups and the fast range: tiles inside both stores, aligned to key groups."""
+    (k_kind, k_bits, k_group), (v_kind, v_bits, v_group) = _layout_args(keys, dim), _layout_args(values, dim)
+    k_fast = k_kind == 0 or (k_kind == 2 and k_bits in (2, 4, 8) and k_group >= 16)
+    v_fast = v_kind == 0 or (v_kind == 1 and v_bits in (2, 4, 8) and v_group * v_bits >= 8)
+    block = min(BLOCK_N, k_group) if k_fast and k_kind == 2 else BLOCK_N  # a tile never straddles a key group
+    stored = keys.store_end > keys.store_start and values.store_end > values.store_start
+    anchor = keys.store_start if keys.store_end > keys.store_start else first
+    fast_lo = fast_hi = anchor
+    if k_fast and v_fast and stored:
+        fast_lo = anchor + triton.cdiv(max(first, keys.store_start, values.store_start) - anchor, block) * block
+        fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
+    return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=k_fast and v_fast,
+                K_KIND=k_kind, K_BITS=k_bits, K_GROUP=k_group, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group)
+
+
+def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
+                     query: torch.Tensor, out: torch.Tensor, mask_row: torch.Tensor | None, scaling: float,
+                     softcap: float | None, recent: int | None) -> None:
+    """Attention of one query token per sequence to one head group, written into `out` [B, 1, Hq, D].
+
+    query [B, Hq, 1, D] holds all query heads of the layer; `head_index` (int32) lists the group's KV heads, whose
+    query heads are head * per_kv + r. mask_row [B, length] (bool) marks the positions each sequence may read.
+    """
+    batch, _, _, dim = query.shape
+    heads = head_index.numel()
+    length = keys.length
+    first = keys.first_position()
+    if recent is not None:  # streaming heads and sliding windows: only the last `recent` tokens besides sinks
+        first = max(first, length - recent)
+    plan = _plan(keys, values, dim, first)
+    block, anchor = plan["BLOCK_N"], plan.pop("anchor")
+    tiles = triton.cdiv(max(length - anchor, 1), block)
+    splits = max(1, min(tiles, triton.cdiv(_target_programs(query.device), batch * heads)))
+    split_tokens = triton.cdiv(tiles, splits) * block
+    splits = triton.cdiv(tiles * block, split_tokens)
+    part_o = torch.empty(batch * heads * splits * per_kv * dim, dtype=torch.float32, device=query.device)
+    part_ml = torch.empty(batch * heads * splits * per_kv * 2, dtype=torch.float32, device=query.device)
+    placeholder = part_ml[None, None, None]  # any 4-d tensor: never dereferenced where a stream lacks a part
+    sinks_k = keys.sinks if keys.sink_len else placeholder
+    sinks_v = values.sinks if values.sink_len else placeholder
+    assert sinks_k.stride() == sinks_v.stride() or not keys.sink_len
+    mask = mask_row if mask_row is not None else placeholder
+    scale = scaling if softcap else scaling * LOG2E
+    _decode_split_kernel[(batch * heads, splits)](
+        query, query.stride(0), query.stride(1), head_index, part_o, part_ml,
+        *_stream_args(keys, placeholder), *_stream_args(values, placeholder),
+        sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len,
+        mask, mask.stride(0), scale, softcap or 0.0, first, anchor, plan.pop("fast_lo"), plan.pop("fast_hi"), length,
+        split_tokens, splits, HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, triton.next_power_of_2(per_kv)), D=dim,
+        HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=NUM_WARPS, **plan,
+    )
+    _merge_splits_kernel[(batch * heads * per_kv,)](
+        part_o, part_ml, head_index, out, out.stride(0), out.stride(2), splits,
+        HEADS=heads, PER_KV=per_kv, SPLITS=triton.next_power_of_2(splits), D=dim, num_warps=4,
+    )
