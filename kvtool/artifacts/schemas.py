@@ -116,3 +116,36 @@ register_schema(
         operating_points=({"streaming_fraction": 0.25}, {"streaming_fraction": 0.5}, {"streaming_fraction": 0.75}),
     )
 )
+
+
+def _qaq_params(params: dict) -> None:
+    if params["min_bits"] > params["max_bits"]:
+        raise KvtoolError(f"min_bits {params['min_bits']} exceeds max_bits {params['max_bits']}")
+    for name in ("key_bits", "value_bits"):
+        if not params["min_bits"] <= params[name] <= params["max_bits"]:
+            raise KvtoolError(f"{name}={params[name]} must lie within [min_bits, max_bits]")
+
+
+register_schema(
+    Schema(
+        method="qaq",
+        summary="QAQ: per-token key/value bit widths from attention-aware error bounds, 1% fp16 outliers (arXiv 2403.04643)",
+        params={
+            "key_bits": Param(float, 2.0, min=0.0, max=8.0, help="target mean key code width on the calibration data"),
+            "value_bits": Param(float, 1.0, min=0.0, max=8.0, help="target mean value code width on the calibration data"),
+            "window": Param(int, 5, min=1, max=1024, help="attention window: queries seen before a token is quantized"),
+            "outliers": Param(float, 0.01, min=0.0, max=0.5, help="share of each token's values kept in fp16"),
+            "min_bits": Param(int, 1, min=0, max=8, help="n_min: narrowest code width"),
+            "max_bits": Param(int, 8, min=1, max=8, help="n_max: widest code width"),
+            "level": Param(str, "layer", choices=("layer", "head"),
+                           help="one range and width per token for all KV heads of a layer, or per KV head"),
+            "query_quantile": Param(float, 0.9, min=0.0, max=1.0, help="quantile of ‖q‖²/D the key bound uses"),
+        },
+        tensors=lambda fp, params: {
+            "tolerance": ((2,), torch.float32),
+            "query_norm": ((fp["num_layers"], 1 if params["level"] == "layer" else fp["num_kv_heads"]), torch.float32),
+        },
+        check=_qaq_params,
+        operating_points=({"key_bits": 2.0, "value_bits": 1.0}, {"key_bits": 3.0, "value_bits": 2.0}),
+    )
+)

@@ -1,0 +1,178 @@
+"""QAQ (arXiv 2403.04643): per-token bit widths for keys and values from the paper's error bounds, 1% outliers kept
+in fp16, and an attention window of the last `window` queries before a token is quantized.
+
+Each token t is quantized (over all elements of its head group) once the `window` queries t .. t+window-1 have attended
+to it, with B = ceil(log2((max - min) / (2·√3·σ))) clamped to [min_bits, max_bits] (paper §4.1), where
+  keys:   σ² = log(T³/(T-1) · σ_S² + 1) / q²   (q²: a high quantile of the scaled squared query norm, calibrated)
+  values: σ  = σ_X / (√T · S)                  (S: the largest attention the token received in its window)
+and T = t + window is the number of tokens when its window closes. The range [min, max] is split into 2^B segments,
+each value stored as its segment index and read back as the segment's midpoint.
+
+Storage is mixed-width for real: bit k of every code of the tokens wider than k bits forms "plane k", packed 1 bit
+per element; a token of width B occupies B planes. Widths (uint8), fp16 min/max and the fp16 outliers with their
+indices are held per token, so everything stays on the token axis (dim 2); planes hold only their tokens' rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from kvtool.artifacts import Artifact
+from kvtool.errors import KvtoolError
+from kvtool.models import Layout
+from kvtool.runtime.codec import HeadGroup, Packed, TensorCodec, register_method
+from kvtool.runtime.packing import pack_bits, unpack_bits
+
+SQRT12 = 2 * math.sqrt(3)  # σ of the uniform error over a segment of width Δ is Δ / (2√3)
+
+
+def outlier_counts(elements: int, ratio: float) -> tuple[int, int]:
+    """Lowest and highest values per token kept in fp16 (the reference's kthvalue thresholds, ratio split evenly)."""
+    if ratio <= 0:
+        return 0, 0
+    return math.ceil(ratio / 2 * elements), elements - math.floor((1 - ratio / 2) * elements)
+
+
+def bit_widths(spread: torch.Tensor, sigma: torch.Tensor, min_bits: int, max_bits: int) -> torch.Tensor:
+    """The paper's B = ceil(log2((max - min) / (2√3 σ))), clamped to [min_bits, max_bits]."""
+    ratio = spread.double() / (SQRT12 * sigma.double())
+    return torch.ceil(torch.log2(ratio.clamp_min(1e-30))).clamp(min_bits, max_bits).to(torch.uint8)
+
+
+def key_sigma(tokens: torch.Tensor, tolerance: float, query_norm: float) -> torch.Tensor:
+    """Largest key σ that keeps σ(S) under `tolerance` for a query of scaled squared norm `query_norm` (T tokens)."""
+    tokens = tokens.double().clamp_min(2)  # the bound is for T > 1
+    return torch.sqrt(torch.log1p(tokens**3 / (tokens - 1) * tolerance**2) / query_norm)
+
+
+def value_sigma(tokens: torch.Tensor, tolerance: float, attention: torch.Tensor) -> torch.Tensor:
+    """Largest value σ that keeps σ(X) under `tolerance` for a token receiving `attention` (T tokens)."""
+    return tolerance / (tokens.double().sqrt() * attention.double().clamp_min(1e-12))
+
+
+class QaqCodec(TensorCodec):
+    """Mixed-width per-token quantization of one head group; subclasses say how σ follows from T (and attention)."""
+
+    def __init__(self, heads: int, window: int, min_bits: int, max_bits: int, outliers: float) -> None:
+        self.heads, self.window, self.min_bits, self.max_bits, self.outliers = heads, window, min_bits, max_bits, outliers
+
+    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
+        return (visible - self.window).clamp_min(0)  # a token is read fp16 until `window` queries have seen it
+
+    def sigma(self, start: int, count: int) -> torch.Tensor:
+        """Tolerated σ for tokens start .. start + count - 1."""
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor, start: int) -> Packed:
+        b, h, n, d = x.shape
+        flat = x.float().transpose(1, 2).reshape(b, n, h * d)  # one token's group elements together
+        low, high = outlier_counts(h * d, self.outliers)
+        ordered, order = flat.sort(dim=-1)
+        lo = ordered[..., low].half()  # range of the values left after the outliers
+        hi = ordered[..., h * d - 1 - high].half()
+        spread = (hi.float() - lo.float()).amax(0)  # widths are shared over the batch: planes hold whole tokens
+        widths = bit_widths(spread, self.sigma(start, n), self.min_bits, self.max_bits)
+        step = (hi.float() - lo.float()).clamp_min(1e-8) / torch.exp2(widths.float())[None]
+        levels = torch.exp2(widths.float())[None, :, None] - 1
+        codes = ((flat - lo.float()[..., None]) / step[..., None]).floor().clamp_min(0).minimum(levels).to(torch.int32)
+        packed = {
+            "widths": widths[None, None].expand(b, 1, n).contiguous(),
+            "lo": lo[:, None],
+            "hi": hi[:, None],
+        }
+        for k in range(self.max_bits):
+            rows = widths > k
+            packed[f"plane{k}"] = pack_bits(((codes[:, rows] >> k) & 1).to(torch.uint8), 1)[:, None]
+        if low + high:
+            index = torch.cat([order[..., :low], order[..., h * d - high :]], dim=-1)
+            packed["outlier_index"] = index.to(torch.uint8 if h * d <= 256 else torch.int16)[:, None]
+            packed["outlier_value"] = flat.gather(-1, index).half()[:, None]
+        return packed
+
+    def decode(self, packed: Packed, start: int) -> torch.Tensor:
+        widths = packed["widths"][0, 0].long()
+        lo, hi = packed["lo"][:, 0].float(), packed["hi"][:, 0].float()
+        b, n = lo.shape
+        elements = packed["plane0"].shape[-1] * 8
+        codes = torch.zeros(b, n, elements, dtype=torch.int32, device=lo.device)
+        for k in range(self.max_bits):
+            rows = widths > k
+            if not rows.any():
+                break
+            codes[:, rows] |= unpack_bits(packed[f"plane{k}"][:, 0], 1).to(torch.int32) << k
+        step = (hi - lo).clamp_min(1e-8) / torch.exp2(widths.float())[None]
+        x = lo[..., None] + (codes.float() + 0.5) * step[..., None]  # the midpoint of each segment
+        if "outlier_index" in packed:
+            x.scatter_(-1, packed["outlier_index"][:, 0].long(), packed["outlier_value"][:, 0].float())
+        heads = self.heads
+        return x.reshape(b, n, heads, elements // heads).transpose(1, 2)
+
+
+class QaqKeys(QaqCodec):
+    def __init__(self, tolerance: float, query_norm: float, **settings) -> None:
+        super().__init__(**settings)
+        self.tolerance, self.query_norm = tolerance, query_norm
+
+    def sigma(self, start: int, count: int) -> torch.Tensor:
+        tokens = torch.arange(start, start + count) + self.window
+        return key_sigma(tokens, self.tolerance, self.query_norm)
+
+
+class QaqValues(QaqCodec):
+    """Value widths follow the attention each token received from the queries of its window (paper §4.2).
+
+    Attention weights depend on keys only, so a chunk's weights are all known before any of its values is read:
+    values are encoded after them, and chunked prefill stays exact.
+    """
+
+    encodes_after_attention = True
+
+    def __init__(self, tolerance: float, **settings) -> None:
+        super().__init__(**settings)
+        self.tolerance = tolerance
+        self.received = torch.zeros(0)  # running max attention of positions pending_start ..
+        self.pending_start = 0
+
+    def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
+        in_window = (positions[None, :] <= rows[:, None]) & (rows[:, None] < positions[None, :] + self.window)
+        seen = weights.float().masked_fill(~in_window, 0).amax(dim=(0, 1, 2))  # over batch, heads, query rows
+        keep = positions >= self.pending_start
+        if not keep.any():
+            return
+        index = positions[keep] - self.pending_start
+        needed = int(index.max()) + 1
+        if needed > self.received.numel():
+            self.received = torch.cat([self.received, self.received.new_zeros(needed - self.received.numel())])
+        self.received[index] = torch.maximum(self.received[index], seen[keep].to(self.received))
+
+    def sigma(self, start: int, count: int) -> torch.Tensor:
+        index = torch.arange(start, start + count) - self.pending_start
+        known = (index >= 0) & (index < self.received.numel())
+        attention = torch.zeros(count)
+        attention[known] = self.received[index[known]]
+        attention[attention <= 0] = 1.0  # tokens encoded before their window was observed: the widest setting
+        done = max(start + count - self.pending_start, 0)
+        self.received, self.pending_start = self.received[done:], self.pending_start + done
+        tokens = torch.arange(start, start + count) + self.window
+        return value_sigma(tokens, self.tolerance, attention)
+
+
+@register_method("qaq")
+def qaq_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list[HeadGroup]:
+    p = artifact.params
+    layout = Layout.of(model)
+    if layout.sliding_windows[layer_idx] is not None:
+        raise KvtoolError("qaq does not support sliding-window layers: its bit planes cannot drop tokens")
+    settings = dict(window=p["window"], min_bits=p["min_bits"], max_bits=p["max_bits"], outliers=p["outliers"])
+    key_tolerance, value_tolerance = artifact.tensors["tolerance"].tolist()
+    query_norm = artifact.tensors["query_norm"][layer_idx].tolist()
+    if min(key_tolerance, value_tolerance, *query_norm) <= 0:
+        raise KvtoolError("qaq artifact holds a tolerance or query norm that is not positive")
+    heads = [list(range(layout.num_kv_heads))] if p["level"] == "layer" else [[h] for h in range(layout.num_kv_heads)]
+    return [
+        HeadGroup(group, QaqKeys(key_tolerance, norm, heads=len(group), **settings),
+                  QaqValues(value_tolerance, heads=len(group), **settings))
+        for group, norm in zip(heads, query_norm)
+    ]

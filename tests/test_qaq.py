@@ -1,0 +1,155 @@
+"""QAQ: the paper's width rule, clamp, bit-exact mixed-width planes, fp16 outliers, attention-driven value widths,
+exact chunked prefill, artifact checks, and a real-model run against fp16."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from kvtool.artifacts import Artifact
+from kvtool.errors import KvtoolError
+from kvtool.runtime import load
+from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.codec import HeadGroup
+from kvtool.runtime.qaq import QaqKeys, QaqValues, bit_widths, key_sigma, outlier_counts, value_sigma
+
+SETTINGS = dict(heads=2, window=5, min_bits=1, max_bits=8, outliers=0.01)
+
+
+def test_bit_widths_follow_the_paper_formula():
+    generator = torch.Generator().manual_seed(0)
+    spread = torch.rand(500, generator=generator) * 20 + 0.01
+    sigma = torch.rand(500, generator=generator).pow(3) + 1e-4
+    widths = bit_widths(spread, sigma, 0, 8)
+    for s, g, b in zip(spread.tolist(), sigma.tolist(), widths.tolist()):
+        assert b == min(8, max(0, math.ceil(math.log2(s / (2 * math.sqrt(3) * g)))))
+    assert key_sigma(torch.tensor([100.0]), 0.01, 4.0).item() == pytest.approx(
+        math.sqrt(math.log(100**3 / 99 * 0.01**2 + 1) / 4.0))
+    assert value_sigma(torch.tensor([100.0]), 0.5, torch.tensor([0.2])).item() == pytest.approx(0.5 / (10 * 0.2))
+
+
+@pytest.mark.parametrize("min_bits,max_bits", [(1, 8), (2, 4), (3, 3)])
+def test_widths_stay_within_the_clamp(min_bits, max_bits):
+    x = torch.randn(1, 2, 64, 64) * torch.logspace(-3, 1, 64)[:, None]
+    for tolerance in (1e-9, 1e-2, 1e9):
+        codec = QaqKeys(tolerance, 3.0, **{**SETTINGS, "min_bits": min_bits, "max_bits": max_bits})
+        widths = codec.encode(x, 0)["widths"]
+        assert widths.min() >= min_bits and widths.max() <= max_bits
+    assert (QaqKeys(1e-9, 3.0, **{**SETTINGS, "min_bits": min_bits, "max_bits": max_bits}).encode(x, 0)["widths"]
+            == max_bits).all()
+    assert (QaqKeys(1e9, 3.0, **{**SETTINGS, "min_bits": min_bits, "max_bits": max_bits}).encode(x / 100, 0)["widths"]
+            == min_bits).all()  # the key bound grows only logarithmically with the tolerance
+
+
+def test_mixed_width_planes_round_trip_bit_exact():
+    """Decode reproduces every code at its own width; planes hold exactly Σ width bits per element."""
+    x = torch.randn(1, 2, 96, 64) * torch.logspace(-3, 1, 96)[:, None]  # ranges over 4 decades: many widths
+    codec = QaqKeys(0.02, 3.0, **{**SETTINGS, "outliers": 0.0})
+    packed = codec.encode(x, 0)
+    widths = packed["widths"][0, 0].long()
+    assert len(set(widths.tolist())) >= 4
+    flat = x.transpose(1, 2).reshape(1, 96, 128)
+    lo, hi = packed["lo"][:, 0].float(), packed["hi"][:, 0].float()
+    step = (hi - lo) / torch.exp2(widths.float())
+    codes = ((flat - lo[..., None]) / step[..., None]).floor().clamp_min(0)
+    codes = torch.minimum(codes, torch.exp2(widths.float())[None, :, None] - 1)
+    expected = (lo[..., None] + (codes + 0.5) * step[..., None]).reshape(1, 96, 2, 64).transpose(1, 2)
+    assert torch.equal(codec.decode(packed, 0), expected)
+    plane_bytes = sum(t.numel() for name, t in packed.items() if name.startswith("plane"))
+    assert plane_bytes == int(widths.sum()) * 128 // 8
+    error = (codec.decode(packed, 0) - x).abs().transpose(1, 2).reshape(1, 96, 128)
+    assert (error <= step[..., None] / 2 + 2e-3 * (hi - lo)[..., None]).all()  # half a segment (+ fp16 range rounding)
+
+
+def test_outliers_are_exact_and_counted():
+    x = torch.randn(1, 2, 40, 64)
+    x[0, 1, :, 7] = 100.0  # one huge and one tiny value per token
+    x[0, 0, :, 3] = -80.0
+    low, high = outlier_counts(128, 0.01)
+    assert (low, high) == (1, 1)
+    codec = QaqValues(0.5, **SETTINGS)
+    packed = codec.encode(x, 0)
+    assert packed["outlier_value"].shape == (1, 1, 40, 2) and packed["outlier_index"].dtype == torch.uint8
+    decoded = codec.decode(packed, 0)
+    assert torch.equal(decoded[0, 1, :, 7], x[0, 1, :, 7].half().float())
+    assert torch.equal(decoded[0, 0, :, 3], x[0, 0, :, 3].half().float())
+    assert packed["hi"].float().max() < 10 and packed["lo"].float().min() > -10  # range of what is left
+
+
+def test_value_widths_grow_with_the_attention_received():
+    codec = QaqValues(0.05, **SETTINGS)
+    weights = torch.full((1, 1, 7, 7), 0.01)
+    weights[0, 0, 4, 2] = 0.9  # token 2 is attended strongly by query 4, inside its window 2..6
+    weights[0, 0, 6, 0] = 0.9  # token 0 by query 6, outside its window 0..4: not counted
+    codec.observe_attention(weights, torch.arange(7), torch.arange(7))
+    x = torch.randn(1, 2, 1, 64).expand(1, 2, 3, 64)  # three tokens with the same values
+    widths = codec.encode(x, 0)["widths"][0, 0]
+    assert widths[0] == widths[1] < widths[2]
+    ranges = QaqValues(0.05, **SETTINGS).encode(x[:, :, :1], 0)
+    spread = ranges["hi"].float() - ranges["lo"].float()
+    expected = bit_widths(spread.flatten(), value_sigma(torch.tensor([5.0, 6.0, 7.0]), 0.05,
+                                                        torch.tensor([0.01, 0.01, 0.9])), 1, 8)
+    assert torch.equal(widths, expected)
+
+
+def _layer() -> CompressedLayer:
+    return CompressedLayer([HeadGroup([0, 1], QaqKeys(0.05, 3.0, **SETTINGS), QaqValues(0.5, **SETTINGS))], 2)
+
+
+def test_chunked_prefill_matches_token_by_token():
+    torch.manual_seed(0)
+    k, v, q = torch.randn(1, 2, 200, 64), torch.randn(1, 2, 200, 64), torch.randn(1, 4, 200, 64) * 3
+
+    def run(chunks):
+        layer, outs, lo = _layer(), [], 0
+        for c in chunks:
+            layer.update(k[:, :, lo : lo + c], v[:, :, lo : lo + c])
+            outs.append(layer.attend(q[:, :, lo : lo + c], None, 0.125))
+            lo += c
+        return torch.cat(outs, 1), layer
+
+    stepwise, stepped = run([1] * 200)
+    for chunks in ([100, 100], [37, 1, 1, 150, 11]):
+        chunked, layer = run(chunks)
+        assert (chunked - stepwise).abs().max() < 1e-4
+        for a, b in zip(layer.groups[0].values.packed().values(), stepped.groups[0].values.packed().values()):
+            assert torch.equal(a, b)
+    widths = stepped.groups[0].values.packed()["widths"]
+    assert widths.shape[2] == 195 and len(set(widths.flatten().tolist())) > 1  # the window of 5 stays fp16
+
+
+def test_artifact_checks_cover_the_qaq_tensors(model_fingerprint, model):
+    layers = model_fingerprint["num_layers"]
+    good = {"tolerance": torch.tensor([0.1, 1.0]), "query_norm": torch.ones(layers, 1)}
+    Artifact.build("qaq", {}, model_fingerprint, good)
+    with pytest.raises(KvtoolError, match="query_norm has shape"):
+        Artifact.build("qaq", {"level": "head"}, model_fingerprint, good)
+    with pytest.raises(KvtoolError, match="NaN"):
+        Artifact.build("qaq", {}, model_fingerprint, {**good, "tolerance": torch.tensor([float("nan"), 1.0])})
+    with pytest.raises(KvtoolError, match="within"):
+        Artifact.build("qaq", {"min_bits": 3, "key_bits": 2.0}, model_fingerprint, good)
+    bad = Artifact.build("qaq", {}, model_fingerprint, {**good, "tolerance": torch.tensor([0.0, 1.0])})
+    with pytest.raises(KvtoolError, match="positive"):
+        load(bad).make_cache(model)
+
+
+def test_calibrated_cache_generates_like_fp16(model, tokenizer):
+    from kvtool.calibrate import calibrate
+    from kvtool.data import load_text
+    from kvtool.eval import fp16_baseline
+    from kvtool.runtime.generate import greedy
+
+    artifact = calibrate("qaq", model, tokenizer, load_text(None, "calibration"),
+                         {"key_bits": 6.0, "value_bits": 5.0, "min_bits": 4}, samples=2, seq_len=256, progress=False)
+    assert artifact.tensors["query_norm"].shape == (model.config.num_hidden_layers, 1)
+    assert (artifact.tensors["tolerance"] > 0).all() and (artifact.tensors["query_norm"] > 0).all()
+    prompt = tokenizer("The capital of France is Paris. The capital of Italy is", return_tensors="pt").input_ids
+    kv = load(artifact, model)
+    cache = kv.make_cache(model)
+    compressed = list(greedy(model, prompt, cache, max_new_tokens=6))
+    reference = list(greedy(model, prompt, fp16_baseline(model).make_cache(model), max_new_tokens=6))
+    assert compressed[:4] == reference[:4]
+    bits = cache.compressed_bits_per_element()
+    assert 4.0 < bits < 9.0  # codes of 4..8 bits, plus ranges, widths and outliers
