@@ -57,6 +57,8 @@ class GroupState:
             visible = visible & mask[..., frame].repeat(1, 1, per_kv, 1)
         scores = scores.masked_fill(~visible, float("-inf"))
         weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a fully masked row (left padding) reads nothing
+        self.keys.observe(weights, rows, frame)
+        self.values.observe(weights, rows, frame)
         out = self.values.weighted_sum(weights, rows, frame_start)
         return out.reshape(batch, q_heads, steps, dim)
 

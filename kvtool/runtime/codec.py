@@ -35,6 +35,7 @@ class TensorCodec(ABC):
     """Encodes tokens [B, H, n, D] into packed tensors and reads them back."""
 
     unit: int = 1  # tokens encoded together; the cache only encodes whole units
+    encodes_after_attention: bool = False  # values only: encode once observe_attention has seen the chunk's weights
     layout: PackedLayout | None = None  # set where a fused GPU kernel can read the packed form; else reference path
 
     def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
@@ -59,6 +60,13 @@ class TensorCodec(ABC):
     def weighted_sum(self, weights: torch.Tensor, packed: Packed, start: int) -> torch.Tensor:
         """weights [B, H, T, n] · values -> [B, H, T, D]."""
         return weights @ self.decode(packed, start)
+
+    def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
+        """Softmax weights [B, H, R, F] of query rows at positions `rows` [R] over tokens at `positions` [F].
+
+        Called after every attention, before the values are read; codecs whose encoding depends on the attention
+        tokens receive override it (with `encodes_after_attention`, so that tokens are encoded after it).
+        """
 
 
 class Fp16Codec(TensorCodec):

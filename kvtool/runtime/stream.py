@@ -79,7 +79,18 @@ class TokenStream:
             x = x[:, :, into_sinks:]
         self.tail = x if self.tail is None else torch.cat([self.tail, x], dim=2)
         self.length += into_sinks + x.shape[2]
-        encode_to = self.fp_from(torch.tensor([self.length - 1])).item()  # the chunk's last query reads most compressed
+        if not self.codec.encodes_after_attention:
+            self.encode_through(self.length - 1)  # the chunk's last query reads most compressed
+
+    def observe(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
+        """Show the codec the attention weights of query rows; encode what they read compressed if it waited for them."""
+        self.codec.observe_attention(weights, rows, positions)
+        if self.codec.encodes_after_attention:
+            self.encode_through(int(rows.max()))
+
+    def encode_through(self, query_position: int) -> None:
+        """Encode every token that the query at `query_position` reads compressed and the store lacks."""
+        encode_to = self.fp_from(torch.tensor([query_position])).item()
         if encode_to > self.store_end:
             fresh = self.tail[:, :, self.store_end - self.tail_start : encode_to - self.tail_start]
             for name, tensor in self.codec.encode(fresh, self.store_end).items():
