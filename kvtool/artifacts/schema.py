@@ -48,6 +48,7 @@ class Schema:
     tensors: TensorShapes = field(default=lambda fingerprint, params: {})
     check: Callable[[dict], None] = field(default=lambda params: None)  # rules across parameters
     operating_points: tuple[dict, ...] = ()  # the published settings `kvtool report` evaluates, as param overrides
+    describe: Callable[[Any], list[str]] | None = None  # extra `kvtool inspect` lines for an artifact of this method
 
     def resolve_params(self, given: dict) -> dict:
         """Defaults filled in, every value checked; unknown names refused."""

@@ -149,3 +149,82 @@ register_schema(
         operating_points=({"key_bits": 2.0, "value_bits": 1.0}, {"key_bits": 3.0, "value_bits": 2.0}),
     )
 )
+
+
+CODEBOOK_BITS = tuple(range(1, 13))
+CHANNELS_PER_GROUP = (1, 2, 4, 8, 16)
+DESCRIBED_CONTEXTS = (4096, 32768)  # context lengths over which `describe` amortizes the codebooks
+
+
+def _codebook_shapes(layers: int, heads: int, fp: dict, params: dict) -> dict:
+    """key/value codebooks [layers, heads, sub-vectors per head, 2**bits, channels per sub-vector], fp16."""
+    width, bits = params["channels_per_group"], params["bits"]
+    if fp["head_dim"] % width:
+        raise KvtoolError(f"channels_per_group {width} does not divide head_dim {fp['head_dim']}")
+    subspaces = fp["head_dim"] // width
+    if subspaces * min(bits, 8) % 8 or subspaces * max(bits - 8, 0) % 8:
+        raise KvtoolError(f"{subspaces} sub-vectors of {bits}-bit codes do not pack into whole bytes")
+    shape = (layers, heads, subspaces, 1 << bits, width)
+    return {"key_codebooks": (shape, torch.float16), "value_codebooks": (shape, torch.float16)}
+
+
+def describe_codebooks(artifact) -> list[str]:
+    """Bits per cached element: the codes, and the codes plus the codebooks amortized over a stated context."""
+    fp, params = artifact.fingerprint, artifact.params
+    code_bits = params["bits"] / params["channels_per_group"]
+    codebook_bits = 16 * sum(artifact.tensors[name].numel() for name in ("key_codebooks", "value_codebooks"))
+    elements_per_token = 2 * fp["num_layers"] * fp["num_kv_heads"] * fp["head_dim"]
+    lines = [f"codes        {code_bits:g} bits per element ({params['bits']} bits per {params['channels_per_group']} channels)"]
+    for context in DESCRIBED_CONTEXTS:
+        total = code_bits + codebook_bits / (context * elements_per_token)
+        lines.append(f"with codebooks {total:.3f} bits per element over a {context}-token context (batch 1)")
+    return lines
+
+
+register_schema(
+    Schema(
+        method="cq",
+        summary="Coupled Quantization: learned centroids for groups of c contiguous channels, per layer (arXiv 2405.03917)",
+        params={
+            "channels_per_group": Param(int, 4, choices=CHANNELS_PER_GROUP, help="c: channels coded jointly"),
+            "bits": Param(int, 8, choices=CODEBOOK_BITS, help="b: bits per code (2**b centroids per channel group)"),
+            "fisher": Param(bool, True, help="Fisher-guided centroids: weight each sub-vector by its squared gradient"),
+            "residual": Param(int, 0, min=0, max=1 << 20, help="most recent tokens kept in full precision (sliding)"),
+            "iterations": Param(int, 25, min=1, max=1000, help="k-means iterations per channel group"),
+        },
+        tensors=lambda fp, params: _codebook_shapes(fp["num_layers"], fp["num_kv_heads"], fp, params),
+        describe=describe_codebooks,
+        operating_points=(
+            {"channels_per_group": 2, "bits": 8}, {"channels_per_group": 4, "bits": 8},
+            {"channels_per_group": 8, "bits": 8}, {"channels_per_group": 8, "bits": 10},
+        ),
+    )
+)
+
+MILLION_SCOPES = {"shared": (False, False), "layer": (True, False), "head": (True, True)}  # per layer?, per head?
+
+
+def _million_shapes(fp: dict, params: dict) -> dict:
+    per_layer, per_head = MILLION_SCOPES[params["codebooks"]]
+    return _codebook_shapes(fp["num_layers"] if per_layer else 1, fp["num_kv_heads"] if per_head else 1, fp, params)
+
+
+register_schema(
+    Schema(
+        method="million",
+        summary="MILLION: product-quantized post-RoPE keys and values, attention by lookup tables (arXiv 2504.03661)",
+        params={
+            "channels_per_group": Param(int, 2, choices=CHANNELS_PER_GROUP, help="dimensions per PQ sub-vector (d / M)"),
+            "bits": Param(int, 8, choices=CODEBOOK_BITS, help="nbits: bits per sub-vector code"),
+            "codebooks": Param(str, "shared", choices=tuple(MILLION_SCOPES),
+                               help="one key and one value codebook for all layers (the reference), per layer, per head"),
+            "residual": Param(int, 128, min=0, max=1 << 20, help="recent tokens kept fp16, encoded whole once full"),
+            "iterations": Param(int, 25, min=1, max=1000, help="k-means iterations (reference: 25)"),
+            "samples_per_centroid": Param(int, 256, min=1, max=4096,
+                                          help="sampled vectors per centroid for each codebook (reference: 256)"),
+        },
+        tensors=_million_shapes,
+        describe=describe_codebooks,
+        operating_points=({"channels_per_group": 2, "bits": 8}, {"channels_per_group": 4, "bits": 8}),
+    )
+)

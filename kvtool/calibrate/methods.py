@@ -1,3 +1,3 @@
 """Imports every calibrator module so that each registers itself."""
 
-from kvtool.calibrate import duo, kivi, kvquant, pertensor, qaq  # noqa: F401
+from kvtool.calibrate import cq, duo, kivi, kvquant, million, pertensor, qaq  # noqa: F401

@@ -15,7 +15,7 @@ import torch
 from kvtool.artifacts import Artifact, load_artifact
 from kvtool.errors import KvtoolError
 from kvtool.models import Layout, fingerprint
-from kvtool.runtime import duo, kivi, kvquant, pertensor, qaq  # noqa: F401  (each method module registers its layer plan)
+from kvtool.runtime import cq, duo, kivi, kvquant, million, pertensor, qaq  # noqa: F401  (each method module registers its layer plan)
 from kvtool.runtime.cache import CompressedCache, CompressedLayer, use_kvtool_attention
 from kvtool.runtime.codec import RUNTIME_METHODS, HeadGroup
 from kvtool.runtime.compose import compose_groups

@@ -1,0 +1,55 @@
+"""Coupled Quantization (arXiv 2405.03917): per layer, every group of c contiguous channels of the keys (and of the
+values) is one code into that group's 2**b learned centroids; optionally the most recent tokens stay fp16.
+
+The window slides: a query reads its `residual` most recent tokens (itself included) in fp16, every older one from
+its codes. Keys are coded before RoPE, which measured closer attention logits than coding them after
+(docs/methods/cq.md); a table of query·centroid would then differ per key position, so keys are decoded and rotated.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kvtool.artifacts import Artifact
+from kvtool.models import Layout
+from kvtool.runtime.codebook import CodebookCodec, layer_codebooks
+from kvtool.runtime.codec import HeadGroup, Packed, register_method
+from kvtool.runtime.rope import apply_rope, rope_cos_sin, unapply_rope
+
+
+class CoupledCodec(CodebookCodec):
+    def __init__(self, codebooks: torch.Tensor, bits: int, residual: int) -> None:
+        super().__init__(codebooks, bits)
+        self.residual = residual
+
+    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
+        return (visible - self.residual).clamp_min(0)
+
+
+class PreRopeKeys(CoupledCodec):
+    """Keys arrive rotated: the rotation is undone before coding and redone after decoding."""
+
+    def __init__(self, codebooks: torch.Tensor, bits: int, residual: int, model: torch.nn.Module) -> None:
+        super().__init__(codebooks, bits, residual)
+        self.model = model
+
+    def rotation(self, start: int, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return rope_cos_sin(self.model, torch.arange(start, start + count, device=device))
+
+    def encode(self, x: torch.Tensor, start: int) -> Packed:
+        return super().encode(unapply_rope(x.float(), *self.rotation(start, x.shape[2], x.device)), start)
+
+    def decode(self, packed: Packed, start: int) -> torch.Tensor:
+        keys = super().decode(packed, start)
+        return apply_rope(keys, *self.rotation(start, keys.shape[2], keys.device))
+
+    def scores(self, query: torch.Tensor, packed: Packed, start: int) -> torch.Tensor:
+        return query @ self.decode(packed, start).transpose(-1, -2)
+
+
+@register_method("cq")
+def cq_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list[HeadGroup]:
+    heads = Layout.of(model).num_kv_heads
+    bits, residual = artifact.params["bits"], artifact.params["residual"]
+    keys, values = (layer_codebooks(artifact, name, layer_idx, heads) for name in ("key_codebooks", "value_codebooks"))
+    return [HeadGroup(list(range(heads)), PreRopeKeys(keys, bits, residual, model), CoupledCodec(values, bits, residual))]
