@@ -12,6 +12,7 @@ import torch
 
 from kvtool.artifacts import Artifact
 from kvtool.models import Layout
+from kvtool.runtime import kernels
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
 from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_bits, unpack_bits
 
@@ -29,6 +30,10 @@ class KiviKeys(TensorCodec):
         return before - before % self.unit
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
+        if kernels.quantizable(x, self.bits, self.group_size):  # one launch instead of ~30 small ones
+            from kvtool.runtime.kernels.quantize import quantize_channel_groups
+
+            return quantize_channel_groups(x, self.bits, self.group_size)
         b, h, n, d = x.shape
         groups = x.reshape(b, h, n // self.group_size, self.group_size, d)
         codes, scale, lo = minmax_quantize(groups, self.bits, dim=3)
@@ -57,6 +62,10 @@ class KiviValues(TensorCodec):
     def encode(self, x: torch.Tensor, start: int) -> Packed:
         b, h, n, d = x.shape
         group = min(self.group_size, d)
+        if kernels.quantizable(x, self.bits, group):  # one launch per decode step instead of ~30 small ones
+            from kvtool.runtime.kernels.quantize import quantize_token_groups
+
+            return quantize_token_groups(x, self.bits, group)
         codes, scale, lo = minmax_quantize(x.reshape(b, h, n, d // group, group), self.bits, dim=4)
         return {"codes": pack_bits(codes.reshape(b, h, n, d), self.bits), "scale": scale[..., 0], "min": lo[..., 0]}
 

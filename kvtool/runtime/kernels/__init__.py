@@ -1,4 +1,5 @@
-"""Triton kernels of the runtime: fused decode attention over packed streams, and quantize-on-append.
+"""Triton kernels of the runtime: fused decode attention over packed streams (decode.py), quantize-on-append
+(quantize.py, called by the codecs that use it).
 
 The cache asks `can_fuse` once per layer; on CUDA, decode steps of layers whose codecs all declare a readable
 `PackedLayout` go to `attend_decode`, everything else to the reference PyTorch path. Triton is imported only here,
@@ -23,6 +24,17 @@ def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
     if layout.kind == "fp16":
         return True
     return layout.bits in (1, 2, 4, 8) and not layout.group & (layout.group - 1)
+
+
+def available(x: torch.Tensor) -> bool:
+    """Whether kernels run for tensors like `x`: on CUDA, with Triton installed."""
+    return x.is_cuda and importlib.util.find_spec("triton") is not None
+
+
+def quantizable(x: torch.Tensor, bits: int, group: int) -> bool:
+    """Whether quantize.py packs `x` [B, H, n, D] at this width and group size (powers of two, whole bytes)."""
+    pow2 = lambda n: n > 0 and not n & (n - 1)  # noqa: E731
+    return available(x) and bits in (1, 2, 4, 8) and pow2(group) and pow2(x.shape[-1]) and group * bits >= 8
 
 
 def can_fuse(groups, head_dim: int) -> bool:

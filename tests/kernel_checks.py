@@ -1,0 +1,92 @@
+"""Kernel checks run by tests/test_kernels.py in a subprocess with TRITON_INTERPRET=1 (Triton's CPU interpreter).
+
+Each check builds the same cache twice from the same random tokens, attends one through the fused kernel and one
+through the reference PyTorch path, and reports the largest relative error. Run directly: prints JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import torch
+
+from kvtool.runtime import kernels
+from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.codec import Fp16Codec, HeadGroup
+from kvtool.runtime.kernels import quantize
+from kvtool.runtime.kivi import KiviKeys, KiviValues
+
+HEAD_DIM = 64
+
+
+def kivi_group(heads, bits=2, group=32, residual=32, sink=0, recent=None) -> HeadGroup:
+    return HeadGroup(heads, KiviKeys(bits, group, residual), KiviValues(bits, group, residual), sink, recent)
+
+
+CASES = {
+    "kivi2": lambda: [kivi_group([0, 1], bits=2)],
+    "kivi4_group64_no_window": lambda: [kivi_group([0, 1], bits=4, group=64, residual=0)],
+    "kivi2_sinks_recent": lambda: [kivi_group([0, 1], bits=2, residual=32, sink=4, recent=100)],
+    "fp16": lambda: [HeadGroup([0, 1], Fp16Codec(), Fp16Codec())],
+    "duo_streaming_and_kivi": lambda: [kivi_group([1], bits=2), HeadGroup([0], Fp16Codec(), Fp16Codec(), 4, 40)],
+}
+
+
+def decode_error(case: str, padded: bool = False, softcap: float | None = None, prompt: int = 190,
+                 steps: int = 5) -> float:
+    """Largest |fused - reference| / max|reference| over decode steps after a chunked prompt."""
+    torch.manual_seed(hash(case) % 1000)
+    batch, kv_heads, q_heads = 2, 2, 8
+    total = prompt + steps
+    q = torch.randn(batch, q_heads, total, HEAD_DIM)
+    k, v = torch.randn(batch, kv_heads, total, HEAD_DIM), torch.randn(batch, kv_heads, total, HEAD_DIM) * 2 + 0.5
+    mask = torch.ones(batch, 1, 1, total, dtype=torch.bool)
+    if padded:
+        mask[1, ..., :7] = False  # left padding of the second sequence
+    fused, reference = (CompressedLayer(CASES[case](), kv_heads) for _ in range(2))
+    for layer in (fused, reference):
+        for lo in range(0, prompt, 64):
+            hi = min(lo + 64, prompt)
+            layer.update(k[:, :, lo:hi].half(), v[:, :, lo:hi].half())
+            layer.attend(q[:, :, lo:hi], None, 0.125)
+    worst = 0.0
+    for t in range(prompt, total):
+        step_mask = mask[..., : t + 1] if padded else None
+        for layer in (fused, reference):
+            layer.update(k[:, :, t : t + 1].half(), v[:, :, t : t + 1].half())
+        got = kernels.attend_decode(fused, q[:, :, t : t + 1].half(), step_mask, 0.125, softcap).float()
+        want = reference.attend(q[:, :, t : t + 1].half(), step_mask, 0.125, softcap).float()
+        worst = max(worst, ((got - want).abs().max() / want.abs().max()).item())
+    return worst
+
+
+def quantize_mismatch(bits: int, channel_groups: bool) -> float:
+    """Fraction of codes, scales and minima where the quantize kernel differs from packing.py's reference."""
+    torch.manual_seed(bits)
+    x = (torch.randn(2, 3, 64, HEAD_DIM) * 3).half()
+    x[0, 0, :32] = x[0, 0, 0]  # a constant group: zero range, the 1e-6 scale floor
+    if channel_groups:
+        got = quantize.quantize_channel_groups(x, bits, 32)
+        want = KiviKeys(bits, 32, 0).encode(x, 0)
+    else:
+        got = quantize.quantize_token_groups(x, bits, 16)
+        want = KiviValues(bits, 16, 0).encode(x, 0)
+    wrong = sum((got[name] != want[name]).sum().item() for name in want)
+    return wrong / sum(tensor.numel() for tensor in want.values())
+
+
+def run_all() -> dict[str, float]:
+    results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
+               for bits in (2, 4, 8)}
+    results.update({f"decode/{case}": decode_error(case) for case in CASES})
+    results["decode/kivi2_left_padding"] = decode_error("kivi2", padded=True)
+    results["decode/kivi4_softcap"] = decode_error("kivi4_group64_no_window", softcap=5.0)
+    return results
+
+
+if __name__ == "__main__":
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        sys.exit("run with TRITON_INTERPRET=1")
+    print(json.dumps(run_all()))

@@ -1,0 +1,38 @@
+"""Triton kernels against the reference PyTorch path, on the CPU through Triton's interpreter (TRITON_INTERPRET=1).
+
+The interpreter must be chosen before Triton is first imported, so the checks (tests/kernel_checks.py) run once in
+a subprocess and report one number per check; the GPU runs the same comparison at real shapes (`kvtool bench`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("triton")
+
+CHECKS = Path(__file__).with_name("kernel_checks.py")
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, float]:
+    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(CHECKS)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_quantize_on_append_matches_packing_exactly(results):
+    quantize = {name: value for name, value in results.items() if name.startswith("quantize/")}
+    assert len(quantize) == 6 and all(value == 0.0 for value in quantize.values()), quantize
+
+
+def test_fused_decode_matches_reference(results):
+    """fp16 operands in the kernel: errors near 1e-3 of the output's scale; a wrong token or scale is far above."""
+    decode = {name: value for name, value in results.items() if name.startswith("decode/")}
+    assert len(decode) == 7 and all(value < 5e-3 for value in decode.values()), decode
