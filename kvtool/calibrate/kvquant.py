@@ -23,12 +23,22 @@ from kvtool.errors import KvtoolError
 from kvtool.models import Layout
 from kvtool.runtime.kvquant import Codebook, value_outliers, value_slots
 
+HISTOGRAM_BINS = 1 << 16
+
 
 def fit_signposts(normalized: torch.Tensor, weights: torch.Tensor | None, bits: int, seed: int) -> torch.Tensor:
-    """Sorted 2**bits k-means centres of 1-D `normalized` elements, each weighted by its Fisher information."""
+    """Sorted 2**bits k-means centres of 1-D `normalized` elements in [-1, 1], each weighted by its Fisher information.
+
+    The elements are first summed into a weighted histogram of HISTOGRAM_BINS bins: the same k-means objective up
+    to moving each element by at most half a bin (1.5e-5), at a few hundredths of the cost on millions of elements.
+    """
+    weights = torch.ones_like(normalized) if weights is None else weights
+    bins = ((normalized.clamp(-1, 1) + 1) * (HISTOGRAM_BINS - 1) / 2).round().long()
+    mass = torch.bincount(bins, weights=weights.double(), minlength=HISTOGRAM_BINS)
+    held = mass > 0
+    centres = torch.linspace(-1, 1, HISTOGRAM_BINS, dtype=torch.float64)[held]
     kmeans = KMeans(n_clusters=1 << bits, random_state=seed, n_init="auto", max_iter=50)
-    sample_weight = None if weights is None else weights.double().numpy()
-    kmeans.fit(normalized.double().numpy()[:, None], sample_weight=sample_weight)
+    kmeans.fit(centres.numpy()[:, None], sample_weight=mass[held].numpy())
     return torch.from_numpy(kmeans.cluster_centers_[:, 0]).float().sort().values
 
 
