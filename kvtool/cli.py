@@ -287,6 +287,28 @@ def report(
     typer.echo(markdown_table(rows))
     typer.echo(f"\nwrote {out_dir / 'report.md'}, {out_dir / 'report.json'} and plots in {out_dir}")
 
+@app.command()
+def bench(
+    out: Path = typer.Option(Path("out/bench"), "--out", "-o", help="Folder for bench.json and bench.png."),
+    part: list[str] = typer.Option(["attention", "e2e"], "--part", help="attention, e2e or check (repeatable)."),
+    formats: str = typer.Option("", "--formats", help="Comma-separated formats (default: all): fp16-kernel, kivi4, "
+                                "kivi2, duo50+kivi2."),
+    contexts: str = typer.Option("", "--contexts", help="Attention contexts in tokens, comma-separated."),
+    batches: str = typer.Option("", "--batches", help="Attention batch sizes, comma-separated."),
+    as_json: bool = typer.Option(False, "--json", help="Also print all results as one JSON line."),
+) -> None:
+    """Decode speed on a CUDA GPU, Llama-3-8B shape: fused kernels vs fp16 SDPA, and end to end vs HF caches."""
+    from kvtool.bench import run_bench
+
+    def numbers(text: str, what: str) -> list[int] | None:
+        try:
+            return [int(item) for item in text.split(",")] if text else None
+        except ValueError:
+            raise KvtoolError(f"{what} takes comma-separated whole numbers, got '{text}'") from None
+
+    run_bench(out, numbers(contexts, "--contexts"), numbers(batches, "--batches"),
+              formats.split(",") if formats else None, tuple(part), as_json)
+
 
 def main() -> None:
     """Entry point: user errors print one line and exit non-zero, never a traceback."""

@@ -86,15 +86,18 @@ def _read_tokens(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
 
 
 @triton.jit
-def _unpack(raw, BITS: tl.constexpr):
-    """Packed bytes [N, M] -> codes [N, M, 1], [N, M, 2] or [N, M, 2, 2]: flattened, code i of byte j is j*PER + i."""
+def _unpack_fp16(raw, BITS: tl.constexpr):
+    """Packed bytes [N, M] -> fp16 codes [N, M, 1], [N, M, 2] or [N, M, 2, 2]: flattened, code i of byte j is channel
+    j*PER + i. Each code is OR-ed into the mantissa of 1024.0 and the 1024 subtracted: cheaper than int->float."""
+    wide = raw.to(tl.int16)  # one widening per byte, not per code
     if BITS == 8:
-        codes = raw[:, :, None]
+        codes = wide[:, :, None] | 0x6400
     elif BITS == 4:
-        codes = tl.join(raw & 15, raw >> 4)
+        codes = tl.join((wide & 15) | 0x6400, (wide >> 4) | 0x6400)
     else:  # join(join(c0, c2), join(c1, c3)) flattens to c0 c1 c2 c3
-        codes = tl.join(tl.join(raw & 3, (raw >> 4) & 3), tl.join((raw >> 2) & 3, raw >> 6))
-    return codes
+        codes = tl.join(tl.join((wide & 3) | 0x6400, ((wide >> 4) & 3) | 0x6400),
+                        tl.join(((wide >> 2) & 3) | 0x6400, (wide >> 6) | 0x6400))
+    return codes.to(tl.float16, bitcast=True) - 1024.0
 
 
 @triton.jit
@@ -109,7 +112,14 @@ def _online_softmax(s, valid, m_i, l_i, softcap, SOFTCAP: tl.constexpr):
     return p, alpha, m_new, l_i * alpha + tl.sum(p, 1)
 
 
-@triton.jit
+# Integers that change from one decode step to the next: Triton would otherwise compile a variant for each pattern of
+# "divisible by 16 / equal to 1" they show, i.e. recompile during generation.
+_PER_STEP = ["kt_sb", "kt_sh", "k_store_start", "k_store_end", "k_tail_start", "vt_sb", "vt_sh", "v_store_start",
+             "v_store_end", "v_tail_start", "sink_len", "mask_sb", "first", "anchor", "fast_lo", "fast_hi", "length",
+             "split_tokens", "num_splits"]
+
+
+@triton.jit(do_not_specialize=_PER_STEP)
 def _decode_split_kernel(
     q_ptr, q_sb, q_sh, head_index_ptr, part_o_ptr, part_ml_ptr,
     kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr, kt_sb, kt_sh, kt_sn,
@@ -171,7 +181,7 @@ def _decode_split_kernel(
             else:  # channel groups: q . (code * scale + min) = (q * scale) . code + q . min, one group per tile
                 raw = tl.load(kc_ptr + b * kc_sb + h * kc_sh + k_idx[:, None] * kc_sn
                               + tl.arange(0, D * K_BITS // 8)[None, :])
-                codes = tl.reshape(_unpack(raw, K_BITS), (BLOCK_N, D)).to(tl.float16)
+                codes = tl.reshape(_unpack_fp16(raw, K_BITS), (BLOCK_N, D))
                 group_offs = b * kg_sb + h * kg_sh + ((start - k_store_start) // K_GROUP) * kg_sn + dims
                 scale = tl.load(ks_ptr + group_offs).to(tl.float32)
                 low = tl.load(km_ptr + group_offs).to(tl.float32)
@@ -188,7 +198,7 @@ def _decode_split_kernel(
                 g_offs = b * vg_sb + h * vg_sh + v_idx[:, None] * vg_sn + (byte // (V_GROUP // PER_BYTE))[None, :]
                 scale = tl.load(vs_ptr + g_offs)
                 low = tl.load(vm_ptr + g_offs)
-                codes = _unpack(raw, V_BITS).to(tl.float16)  # [BLOCK_N, D / PER, ...PER]
+                codes = _unpack_fp16(raw, V_BITS)  # [BLOCK_N, D / PER, ...PER]
                 if V_BITS == 2:
                     v = codes * scale[:, :, None, None] + low[:, :, None, None]
                 else:
@@ -217,7 +227,7 @@ def _decode_split_kernel(
     tl.store(part_ml_ptr + part * 2 + 1, l_i, mask=row_ok)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["num_splits"])
 def _merge_splits_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, num_splits,
                          HEADS: tl.constexpr, PER_KV: tl.constexpr, SPLITS: tl.constexpr, D: tl.constexpr):
     """One program per (sequence, query head): weight each split by 2^(its max - the max) and normalise."""

@@ -35,7 +35,7 @@ def _codes(x, lo, scale, LEVELS: tl.constexpr):
     return tl.minimum(tl.maximum(r, 0.0), LEVELS).to(tl.uint8)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["x_sb", "x_sh", "tokens"])  # vary per append: no recompiles during generation
 def _quantize_token_groups(x_ptr, x_sb, x_sh, x_sn, codes_ptr, scale_ptr, min_ptr, heads, tokens,
                            D: tl.constexpr, GROUP: tl.constexpr, BITS: tl.constexpr, BLOCK_T: tl.constexpr):
     """Per token, each GROUP channels share a scale and min (KIVI values). Program: BLOCK_T tokens of one head."""
@@ -64,7 +64,7 @@ def _quantize_token_groups(x_ptr, x_sb, x_sh, x_sn, codes_ptr, scale_ptr, min_pt
     tl.store(min_ptr + group_at, lo, mask=ok[:, None])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["x_sb", "x_sh", "groups"])
 def _quantize_channel_groups(x_ptr, x_sb, x_sh, x_sn, codes_ptr, scale_ptr, min_ptr, heads, groups,
                              D: tl.constexpr, GROUP: tl.constexpr, BITS: tl.constexpr):
     """Per channel, each GROUP consecutive tokens share a scale and min (KIVI keys). Program: one group, one head."""

@@ -1,0 +1,355 @@
+"""`kvtool bench`: decode speed of the compressed cache on a CUDA GPU, side by side with fp16 in the same run.
+
+Two parts, both on a Llama-3-8B-shaped problem (32 query heads, 8 KV heads, head_dim 128; no download):
+  attention  one layer's decode attention alone: each format's fused kernel vs fp16 `scaled_dot_product_attention`,
+             time per step, ratio, bytes read and achieved bandwidth (CUDA-graph replays, median).
+  e2e        a random-weight Llama-3-8B decoding through HF: throughput at the largest batch that fits per format,
+             batch-1 latency against HF DynamicCache / StaticCache / QuantizedCache (quanto), longest context.
+Contexts are filled with random keys and values through the caches' own append paths (decode speed does not
+depend on the values), so no prefill of 32K x batch tokens is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from kvtool.errors import KvtoolError
+from kvtool.runtime import kernels
+from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.codec import Fp16Codec, HeadGroup
+from kvtool.runtime.kivi import KiviKeys, KiviValues
+
+Q_HEADS, KV_HEADS, HEAD_DIM, LAYERS = 32, 8, 128, 32
+FILL_CHUNK = 4096  # tokens appended at a time while filling a context
+
+
+@dataclass(frozen=True)
+class Format:
+    """A cache format the bench measures: a head-group plan for one layer of KV_HEADS heads."""
+
+    name: str
+    groups: Callable[[], list[HeadGroup]]
+
+
+def kivi_groups(bits: int, streaming: int = 0, sink: int = 64, recent: int = 1024) -> list[HeadGroup]:
+    """KIVI (G=32, R=128) on every head; the last `streaming` heads keep only sinks and a recent window (Duo)."""
+    codecs = lambda: (KiviKeys(bits, 32, 128), KiviValues(bits, 32, 128))  # noqa: E731
+    retrieval = list(range(KV_HEADS - streaming))
+    groups = [HeadGroup(retrieval, *codecs())] if retrieval else []
+    if streaming:
+        groups.append(HeadGroup(list(range(KV_HEADS - streaming, KV_HEADS)), *codecs(), sink=sink, recent=recent))
+    return groups
+
+
+FORMATS = {
+    "fp16-kernel": Format("fp16-kernel", lambda: [HeadGroup(list(range(KV_HEADS)), Fp16Codec(), Fp16Codec())]),
+    "kivi4": Format("kivi4", lambda: kivi_groups(4)),
+    "kivi2": Format("kivi2", lambda: kivi_groups(2)),
+    "duo50+kivi2": Format("duo50+kivi2", lambda: kivi_groups(2, streaming=KV_HEADS // 2)),
+}
+
+
+def fill_layer(layer: CompressedLayer, batch: int, context: int, device: str) -> None:
+    """Append `context` random tokens through the cache's own encode path, as a chunked prefill would."""
+    for lo in range(0, context, FILL_CHUNK):
+        n = min(FILL_CHUNK, context - lo)
+        keys = torch.randn(batch, KV_HEADS, n, HEAD_DIM, device=device, dtype=torch.float16)
+        layer.update(keys, torch.randn_like(keys))
+        for state in layer.groups:
+            state.settle()
+
+
+def _time_us(fn: Callable[[], object]) -> float:
+    """Median microseconds per call, replayed from a CUDA graph (launch gaps out of the number)."""
+    import triton.testing
+
+    return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median") * 1e3
+
+
+def attention_bench(contexts: list[int], batches: list[int], formats: list[str], device: str = "cuda") -> list[dict]:
+    """Decode attention alone, one layer: each format's fused kernel against fp16 SDPA on the same shapes."""
+    from torch.nn.functional import scaled_dot_product_attention
+
+    rows, printed = [], 0
+    scaling = HEAD_DIM**-0.5
+    for batch in batches:
+        for context in contexts:
+            query = torch.randn(batch, Q_HEADS, 1, HEAD_DIM, device=device, dtype=torch.float16)
+            try:
+                keys = torch.randn(batch, KV_HEADS, context, HEAD_DIM, device=device, dtype=torch.float16)
+                values = torch.randn_like(keys)
+            except torch.OutOfMemoryError:
+                break
+            fp16_bytes = 2 * keys.numel() * keys.element_size()
+            sdpa_us = _time_us(lambda: scaled_dot_product_attention(query, keys, values, scale=scaling,
+                                                                      enable_gqa=True))
+            rows.append(_row("fp16 SDPA", batch, context, sdpa_us, fp16_bytes, sdpa_us))
+            del keys, values
+            for name in formats:
+                layer = CompressedLayer(FORMATS[name].groups(), KV_HEADS)
+                try:
+                    fill_layer(layer, batch, context, device)
+                except torch.OutOfMemoryError:
+                    continue
+                run = lambda: kernels.attend_decode(layer, query, None, scaling, None)  # noqa: E731
+                us = _time_us(run)
+                rows.append(_row(name, batch, context, us, layer.nbytes(), sdpa_us))
+                del layer
+            torch.cuda.empty_cache()
+            printed = _print_rows(rows, printed)
+    return rows
+
+
+def _row(name: str, batch: int, context: int, us: float, nbytes: int, sdpa_us: float) -> dict:
+    return {"format": name, "batch": batch, "context": context, "us": round(us, 2), "MB": round(nbytes / 1e6, 1),
+            "TB/s": round(nbytes / us / 1e6, 2), "speedup_vs_sdpa": round(sdpa_us / us, 2)}
+
+
+def _print_rows(rows: list[dict], printed: int) -> int:
+    """Print the rows not printed yet (a header first); returns how many are printed now."""
+    if rows and not printed:
+        print(" | ".join(f"{k:>15}" for k in rows[0]), flush=True)
+    for row in rows[printed:]:
+        print(" | ".join(f"{str(v):>15}" for v in row.values()), flush=True)
+    return len(rows)
+
+
+def check_against_reference(formats: list[str], device: str = "cuda", context: int = 5000, batch: int = 2) -> dict:
+    """At a real shape: the fused kernel vs the reference PyTorch path on twin caches (max error / max |reference|)."""
+    errors = {}
+    for name in formats:
+        twins = [CompressedLayer(FORMATS[name].groups(), KV_HEADS) for _ in range(2)]
+        for layer in twins:
+            torch.manual_seed(0)
+            fill_layer(layer, batch, context, device)
+        twins[1].fusable = False  # read by the reference path
+        worst = 0.0
+        for _ in range(3):  # a few decode steps: appends, windows slide
+            keys = torch.randn(batch, KV_HEADS, 1, HEAD_DIM, device=device, dtype=torch.float16)
+            values, query = torch.randn_like(keys), torch.randn(batch, Q_HEADS, 1, HEAD_DIM, device=device).half()
+            fused, reference = (layer.update(keys, values)[0].attend(query, None, HEAD_DIM**-0.5) for layer in twins)
+            worst = max(worst, ((fused.float() - reference.float()).abs().max() / reference.float().abs().max()).item())
+        errors[name] = worst
+    return errors
+
+
+def llama3_8b_random(device: str = "cuda"):
+    """A Llama-3-8B-shaped model with random fp16 weights (no download); kvtool attention is switched on per cache."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=LAYERS,
+                         num_attention_heads=Q_HEADS, num_key_value_heads=KV_HEADS, max_position_embeddings=1 << 23,
+                         rope_theta=500000.0)
+    with torch.device(device):
+        model = LlamaForCausalLM._from_config(config, dtype=torch.float16)
+    return model.eval().requires_grad_(False)
+
+
+def _chunks(batch: int, context: int):
+    """Fill chunks: smaller at large batch, so encode temporaries stay small next to a nearly full GPU."""
+    chunk = max(256, FILL_CHUNK * 4 // max(batch, 1) // 256 * 256) if batch > 4 else FILL_CHUNK * 4
+    for lo in range(0, context, chunk):
+        yield min(chunk, context - lo)
+
+
+def make_cache(model, kind: str, batch: int, context: int, steps: int):
+    """A filled cache of `kind` (an HF cache name or a kvtool format) holding `context` random tokens per sequence."""
+    from transformers import DynamicCache, QuantizedCache, StaticCache
+
+    from kvtool.runtime.cache import CompressedCache, use_kvtool_attention
+
+    device = model.device
+    if kind in FORMATS:
+        use_kvtool_attention(model)
+        cache = CompressedCache([CompressedLayer(FORMATS[kind].groups(), KV_HEADS) for _ in range(LAYERS)])
+        cache.reserve(context + steps)
+    else:
+        model.set_attn_implementation("sdpa")
+        cache = {
+            "HF DynamicCache": lambda: DynamicCache(config=model.config),
+            "HF StaticCache": lambda: StaticCache(config=model.config, max_cache_len=context + steps),
+            "HF quanto int4": lambda: QuantizedCache("quanto", model.config, nbits=4),
+            "HF quanto int2": lambda: QuantizedCache("quanto", model.config, nbits=2),
+        }[kind]()
+    for n in _chunks(batch, context):
+        for index in range(LAYERS):
+            keys = torch.randn(batch, KV_HEADS, n, HEAD_DIM, device=device, dtype=torch.float16)
+            if kind in FORMATS:
+                cache.layers[index].update(keys, torch.randn_like(keys))
+                for state in cache.layers[index].groups:
+                    state.settle()
+            else:
+                cache.update(keys, torch.randn_like(keys), index)
+    return cache
+
+
+def cache_bytes(cache) -> int:
+    """Bytes a cache holds: kvtool's own count, or every tensor of every HF cache layer (quanto's unpacked too)."""
+    if hasattr(cache, "nbytes"):
+        return cache.nbytes()
+    return sum(_tensor_bytes(value) for layer in cache.layers for value in vars(layer).values())
+
+
+def _tensor_bytes(value) -> int:
+    if type(value) is torch.Tensor:
+        return value.numel() * value.element_size()
+    if isinstance(value, torch.Tensor) and hasattr(value, "__tensor_flatten__"):  # quanto's packed tensor subclasses
+        return sum(_tensor_bytes(getattr(value, name)) for name in value.__tensor_flatten__()[0])
+    return 0
+
+
+@torch.no_grad()
+def decode_seconds(model, cache, batch: int, steps: int) -> float:
+    """Seconds per decode step (greedy, batch of sequences), after two warm-up steps."""
+    from kvtool.runtime.generate import forward
+
+    ids = torch.randint(0, model.config.vocab_size, (batch, 1), device=model.device)
+    for _ in range(2):
+        ids = forward(model, ids, cache, logits_to_keep=1).logits[:, -1:].argmax(-1)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        ids = forward(model, ids, cache, logits_to_keep=1).logits[:, -1:].argmax(-1)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def sequence_bytes(model, kind: str) -> Callable[[int], float]:
+    """Cache bytes of one sequence as a function of its context, fitted on 4096 and 8192 tokens (windows, sinks and
+    streaming heads make it affine, not proportional)."""
+    held = []
+    for tokens in (4096, 8192):
+        cache = make_cache(model, kind, 1, tokens, 0)
+        held.append(cache_bytes(cache))
+        del cache
+    per_token = (held[1] - held[0]) / 4096
+    return lambda context: held[0] + per_token * (context - 4096)
+
+
+def _out_of_memory(err: Exception) -> bool:
+    """PyTorch's allocator, or the driver (a Triton launch loading its module), ran out of GPU memory."""
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err)
+
+
+def _free_bytes(margin: float = 6 * 2**30) -> float:
+    torch.cuda.empty_cache()
+    return torch.cuda.mem_get_info()[0] - margin
+
+
+HF_LATENCY = ["HF DynamicCache", "HF StaticCache", "HF quanto int4", "HF quanto int2"]
+
+
+def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, longest_context: bool = True) -> dict:
+    """Throughput at the largest batch per format, batch-1 latency vs HF caches, and the longest context."""
+    # cuDNN's SDPA failed on the H100 at batch 1, 32K with a boolean mask ("mha_graph.execute ... is_good()")
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    model = llama3_8b_random()
+    kinds = ["HF StaticCache", *formats]
+    seq_bytes = {kind: sequence_bytes(model, kind) for kind in kinds}
+    print("cache bytes per token at 32K:", {k: round(f(32768) / 32768) for k, f in seq_bytes.items()}, flush=True)
+    throughput, latency, longest = [], [], []
+    for context in contexts:
+        for kind in kinds:
+            batch = max(1, int(_free_bytes() / seq_bytes[kind](context + steps + 2)))
+            while True:
+                row = _measure(model, kind, batch, context, steps)
+                if "error" not in row or not row.pop("oom", False) or batch == 1:
+                    break
+                batch = int(batch * 0.9)
+            throughput.append(row)
+            print(row, flush=True)
+        for kind in [*HF_LATENCY, *formats]:
+            row = _measure(model, kind, 1, context, steps)
+            row.pop("oom", None)
+            latency.append(row)
+            print(row, flush=True)
+    for kind in kinds if longest_context else []:
+        tokens = int(_free_bytes(4 * 2**30) / seq_bytes[kind](1 << 20) * (1 << 20)) // 4096 * 4096
+        while tokens > 0:
+            row = _measure(model, kind, 1, tokens, 1)
+            if "error" not in row:
+                break
+            tokens = int(tokens * 0.95) // 4096 * 4096
+        longest.append({"format": kind, "longest context decoded": tokens, **row})
+        print(longest[-1], flush=True)
+    return {"throughput": throughput, "latency": latency, "longest": longest}
+
+
+def _measure(model, kind: str, batch: int, context: int, steps: int) -> dict:
+    """Fill a cache and time decode steps; a failure (memory, a missing package) becomes the row's error."""
+    row = {"format": kind, "context": context, "batch": batch}
+    torch.cuda.empty_cache()  # cached blocks are invisible to the driver, which Triton's module loads draw on
+    try:
+        cache = make_cache(model, kind, batch, context, steps + 2)
+        seconds = decode_seconds(model, cache, batch, steps)
+        row.update({"ms/step": round(seconds * 1e3, 2), "tokens/s": round(batch / seconds, 1),
+                    "cache GiB": round(cache_bytes(cache) / 2**30, 3)})
+    except Exception as err:  # noqa: BLE001  (reported in the table: OOM, quanto missing, backend failures)
+        row.update({"error": f"{type(err).__name__}: {str(err).splitlines()[0][:120]}", "oom": _out_of_memory(err)})
+    cache = None
+    torch.cuda.empty_cache()
+    return row
+
+
+def plot(results: dict, path: Path) -> None:
+    """bench.png: attention time per step against context (batch 1 and 16) and e2e throughput per format."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attention, e2e = results.get("attention", []), results.get("e2e", {}).get("throughput", [])
+    batches = sorted({row["batch"] for row in attention})
+    panels = len(batches) + bool(e2e)
+    fig, axes = plt.subplots(1, max(panels, 1), figsize=(5.5 * max(panels, 1), 4), squeeze=False)
+    for ax, batch in zip(axes[0], batches):
+        for name in dict.fromkeys(row["format"] for row in attention):
+            rows = [row for row in attention if row["format"] == name and row["batch"] == batch]
+            ax.plot([r["context"] for r in rows], [r["us"] for r in rows], marker="o", label=name)
+        ax.set(xscale="log", yscale="log", xlabel="context (tokens)", ylabel="µs per decode step (one layer)",
+               title=f"decode attention, batch {batch}")
+        ax.legend(fontsize=8)
+    if e2e:
+        ax = axes[0][-1]
+        labels = [f"{r['format']}\n{r['context'] // 1024}K, b={r['batch']}" for r in e2e]
+        ax.bar(range(len(e2e)), [r["tokens/s"] for r in e2e])
+        ax.set_xticks(range(len(e2e)), labels, fontsize=6, rotation=60)
+        ax.set(ylabel="tokens/s (summed over the batch)", title="end to end, largest batch that fits")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def run_bench(out_dir: str | Path, contexts: list[int] | None = None, batches: list[int] | None = None,
+              formats: list[str] | None = None, parts: tuple[str, ...] = ("attention", "e2e"), as_json: bool = False,
+              e2e_contexts: tuple[int, ...] = (8192, 32768), longest_context: bool = True) -> dict:
+    """Run the chosen parts, print tables, write bench.json and bench.png under `out_dir`; returns the results."""
+    if not torch.cuda.is_available():
+        raise KvtoolError("kvtool bench needs a CUDA GPU (the kernels it measures run only there)")
+    formats = formats or list(FORMATS)
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise KvtoolError(f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
+    if "check" in parts:
+        results["check"] = check_against_reference(formats)
+        print("fused vs reference (max relative error):", results["check"], flush=True)
+    if "attention" in parts:
+        results["attention"] = attention_bench(contexts or [4096 << i for i in range(6)], batches or [1, 16], formats)
+    if "e2e" in parts:
+        results["e2e"] = e2e_bench(list(e2e_contexts), [f for f in formats if f != "fp16-kernel"],
+                                   longest_context=longest_context)
+    (out / "bench.json").write_text(json.dumps(results, indent=1))
+    plot(results, out / "bench.png")
+    print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}", flush=True)
+    if as_json:
+        print(json.dumps(results))
+    return results
