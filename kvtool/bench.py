@@ -12,7 +12,6 @@ depend on the values), so no prefill of 32K x batch tokens is needed.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path

@@ -24,14 +24,13 @@ BLOCK_N = 64  # positions per tile
 PROGRAMS_PER_SM = 8  # split the context until the GPU runs about this many programs per multiprocessor
 NUM_WARPS = 4  # warps per decode program
 LOG2E = 1.4426950408889634
-EMPTY_MAX = -1e30  # finite running max for rows that have seen nothing yet: exp2 of (-inf - it) is 0, not NaN
 
 
 @triton.jit
 def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
                  in_store, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
                  GROUP: tl.constexpr):
-    """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` are garbage-free 0s)."""
+    """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` read as 0)."""
     idx = pos - store_start
     dims = tl.arange(0, D)
     if KIND == 0:  # fp16 tokens
@@ -148,7 +147,7 @@ def _decode_split_kernel(
                 other=0.0)
     qf = q.to(tl.float32) * q_scale
     q16 = qf.to(tl.float16)
-    m_i = tl.full([BLOCK_M], -1e30, tl.float32)
+    m_i = tl.full([BLOCK_M], -1e30, tl.float32)  # finite: exp2(-inf - m) is 0 for rows that saw nothing, not NaN
     l_i = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, D], tl.float32)
 
