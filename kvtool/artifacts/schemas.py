@@ -100,6 +100,7 @@ register_schema(
             "mask": Param(str, "learned", choices=("learned", "random", "first-layers"),
                           help="learned gates, or a baseline ranking: random, or earlier layers kept full"),
             "steps": Param(int, 32, min=1, max=100_000, help="gate-optimization steps (reference: 2000)"),
+            "batch": Param(int, 1, min=1, max=4096, help="prompts per step, shared out over torchrun ranks (reference: 8)"),
             "lr": Param(float, 0.02, min=0.0, max=10.0, help="AdamW learning rate"),
             "reg_weight": Param(float, 0.05, min=0.0, max=100.0, help="weight of mean |gate| in the loss"),
             "train_sink": Param(int, 128, min=0, max=1 << 20, help="sink tokens of streaming attention in training"),

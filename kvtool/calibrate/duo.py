@@ -143,7 +143,8 @@ def gate_loss(model, attention: GatedAttention, sample: PasskeySample, reg_weigh
 def optimize_gates(context: CalibrationContext, params: dict) -> torch.Tensor:
     """Train one gate per (layer, KV head) with the model frozen; returns float32 gates [layers, kv_heads] in [0, 1].
 
-    Each step, every rank draws its own sample and the gate gradients are averaged over ranks (data parallel)."""
+    Each step trains on `batch` prompts. Under torchrun the ranks share a step's prompts out and sum their gate
+    gradients (data parallel, as the reference trains on 8 GPUs), so N ranks take the steps one process takes."""
     model, layout = context.model, Layout.of(context.model)
     if context.tokenizer is None:
         raise KvtoolError("duo calibration needs the model's tokenizer")
@@ -163,18 +164,22 @@ def optimize_gates(context: CalibrationContext, params: dict) -> torch.Tensor:
         for step in bar:
             with torch.no_grad():
                 gates.clamp_(0, 1)
-            index = step * dist.world_size() + dist.rank()  # a sample index of its own for every rank
-            rng = random.Random(f"{context.seed}:{index}")
-            filler = context.sequences[index % len(context.sequences)]
-            sample = passkey_sample(context.tokenizer, filler, rng.choice(lengths), params, rng)
-            loss, distill = gate_loss(model, attention, sample, params["reg_weight"])
-            loss.backward()
-            gates.grad = dist.reduce(gates.grad, "sum") / dist.world_size()
+            prompts = [step * params["batch"] + i for i in dist.shard(params["batch"])]  # this rank's share
+            for index in prompts:
+                rng = random.Random(f"{context.seed}:{index}")
+                filler = context.sequences[index % len(context.sequences)]
+                sample = passkey_sample(context.tokenizer, filler, rng.choice(lengths), params, rng)
+                loss, distill = gate_loss(model, attention, sample, params["reg_weight"])
+                (loss / params["batch"]).backward()
+            if gates.grad is None:  # more ranks than prompts: none for this rank this step
+                gates.grad = torch.zeros_like(gates)
+            gates.grad = dist.reduce(gates.grad, "sum")
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            bar.set_postfix(len=len(sample.input_ids), distill=f"{distill.item():.4f}",
-                            mean_gate=f"{gates.detach().clamp(0, 1).mean().item():.3f}")
+            if prompts:
+                bar.set_postfix(len=len(sample.input_ids), distill=f"{distill.item():.4f}",
+                                mean_gate=f"{gates.detach().clamp(0, 1).mean().item():.3f}")
     finally:
         model.set_attn_implementation(previous)
     return gates.detach().clamp(0, 1).float().cpu()
