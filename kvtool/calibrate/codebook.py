@@ -3,10 +3,14 @@ and a bank of sampled vectors that distributed ranks gather in sequence order (s
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import faiss
 import numpy as np
 import torch
 from sklearn.cluster import kmeans_plusplus
+from tqdm import tqdm
 
 from kvtool.calibrate import dist
 from kvtool.errors import KvtoolError
@@ -26,6 +30,16 @@ class SampleBank:
         return torch.cat(dist.gather_indexed(per_sequence))
 
 
+@functools.cache
+def kmeans_on_gpu() -> bool:
+    """Whether this faiss build has GPU k-means; on a CUDA machine without it, say once that k-means runs on the CPU."""
+    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    if torch.cuda.is_available() and gpus == 0 and dist.is_main():
+        tqdm.write("note: k-means runs on the CPU (this faiss has no GPU support; faiss-gpu runs it on the GPU)",
+                   file=sys.stderr)
+    return gpus > 0
+
+
 def learn_codebook(vectors: torch.Tensor, size: int, iterations: int, seed: int,
                    weights: torch.Tensor | None = None, plus_plus: bool = False) -> torch.Tensor:
     """k-means centroids [size, c] of vectors [n, c]; `weights` [n] weight each vector's pull on its centroid."""
@@ -38,7 +52,7 @@ def learn_codebook(vectors: torch.Tensor, size: int, iterations: int, seed: int,
     if plus_plus:
         start, _ = kmeans_plusplus(points, size, sample_weight=mass, random_state=seed, n_local_trials=1)
     # faiss would subsample above 256 points per centroid (dropping weighted rows) and warn below 39: use all, quietly
-    kmeans = faiss.Kmeans(points.shape[1], size, niter=iterations, seed=seed,
+    kmeans = faiss.Kmeans(points.shape[1], size, niter=iterations, seed=seed, gpu=1 if kmeans_on_gpu() else False,
                           max_points_per_centroid=points.shape[0], min_points_per_centroid=1)
     kmeans.train(points, weights=mass, init_centroids=start)
     return torch.from_numpy(kmeans.centroids.copy())
