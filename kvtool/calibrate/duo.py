@@ -112,7 +112,7 @@ class GatedAttention:
             query, key.repeat_interleave(per_kv, 1), value.repeat_interleave(per_kv, 1), attn_mask=visible,
             scale=scaling,
         ).transpose(1, 2)
-        gate = self.gates[module.layer_idx].clamp(0, 1).repeat_interleave(per_kv)[None, None, :, None]
+        gate = self.gates[module.layer_idx].clamp(0, 1).to(full.dtype).repeat_interleave(per_kv)[None, None, :, None]
         return gate * full + (1 - gate) * streaming, None
 
 
