@@ -122,15 +122,16 @@ def test_chunked_prefill_matches_token_by_token():
 
 def test_artifact_checks_cover_the_qaq_tensors(model_fingerprint, model):
     layers = model_fingerprint["num_layers"]
+    layer = {"level": "layer"}
     good = {"tolerance": torch.tensor([0.1, 1.0]), "query_norm": torch.ones(layers, 1)}
-    Artifact.build("qaq", {}, model_fingerprint, good)
+    Artifact.build("qaq", layer, model_fingerprint, good)
     with pytest.raises(KvtoolError, match="query_norm has shape"):
         Artifact.build("qaq", {"level": "head"}, model_fingerprint, good)
     with pytest.raises(KvtoolError, match="NaN"):
-        Artifact.build("qaq", {}, model_fingerprint, {**good, "tolerance": torch.tensor([float("nan"), 1.0])})
+        Artifact.build("qaq", layer, model_fingerprint, {**good, "tolerance": torch.tensor([float("nan"), 1.0])})
     with pytest.raises(KvtoolError, match="within"):
-        Artifact.build("qaq", {"min_bits": 3, "key_bits": 2.0}, model_fingerprint, good)
-    bad = Artifact.build("qaq", {}, model_fingerprint, {**good, "tolerance": torch.tensor([0.0, 1.0])})
+        Artifact.build("qaq", {**layer, "min_bits": 3, "key_bits": 2.0}, model_fingerprint, good)
+    bad = Artifact.build("qaq", layer, model_fingerprint, {**good, "tolerance": torch.tensor([0.0, 1.0])})
     with pytest.raises(KvtoolError, match="positive"):
         load(bad).make_cache(model)
 
@@ -143,7 +144,7 @@ def test_calibrated_cache_generates_like_fp16(model, tokenizer):
 
     artifact = calibrate("qaq", model, tokenizer, load_text(None, "calibration"),
                          {"key_bits": 6.0, "value_bits": 5.0, "min_bits": 4}, samples=2, seq_len=256, progress=False)
-    assert artifact.tensors["query_norm"].shape == (model.config.num_hidden_layers, 1)
+    assert artifact.tensors["query_norm"].shape == (model.config.num_hidden_layers, model.config.num_key_value_heads)
     assert (artifact.tensors["tolerance"] > 0).all() and (artifact.tensors["query_norm"] > 0).all()
     prompt = tokenizer("The capital of France is Paris. The capital of Italy is", return_tensors="pt").input_ids
     kv = load(artifact, model)

@@ -138,8 +138,8 @@ register_schema(
             "outliers": Param(float, 0.01, min=0.0, max=0.5, help="share of each token's values kept in fp16"),
             "min_bits": Param(int, 1, min=0, max=8, help="n_min: narrowest code width"),
             "max_bits": Param(int, 8, min=1, max=8, help="n_max: widest code width"),
-            "level": Param(str, "layer", choices=("layer", "head"),
-                           help="one range and width per token for all KV heads of a layer, or per KV head"),
+            "level": Param(str, "head", choices=("head", "layer"),
+                           help="one range and width per token and KV head (the paper's notation), or per layer"),
             "query_quantile": Param(float, 0.9, min=0.0, max=1.0, help="quantile of ‖q‖²/D the key bound uses"),
         },
         tensors=lambda fp, params: {
@@ -147,7 +147,9 @@ register_schema(
             "query_norm": ((fp["num_layers"], 1 if params["level"] == "layer" else fp["num_kv_heads"]), torch.float32),
         },
         check=_qaq_params,
-        operating_points=({"key_bits": 2.0, "value_bits": 1.0}, {"key_bits": 3.0, "value_bits": 2.0}),
+        # the paper's "nearly 10x" (1.5-bit codes + 1% fp16 outliers), then wider settings this small model needs
+        operating_points=({"key_bits": 2.0, "value_bits": 1.0}, {"key_bits": 3.0, "value_bits": 2.0},
+                          {"key_bits": 4.0, "value_bits": 3.0}),
     )
 )
 

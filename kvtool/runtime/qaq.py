@@ -106,8 +106,7 @@ class QaqCodec(TensorCodec):
         x = lo[..., None] + (codes.float() + 0.5) * step[..., None]  # the midpoint of each segment
         if "outlier_index" in packed:
             x.scatter_(-1, packed["outlier_index"][:, 0].long(), packed["outlier_value"][:, 0].float())
-        heads = self.heads
-        return x.reshape(b, n, heads, elements // heads).transpose(1, 2)
+        return x.reshape(b, n, self.heads, -1).transpose(1, 2)
 
 
 class QaqKeys(QaqCodec):
