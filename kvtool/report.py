@@ -111,7 +111,7 @@ def measure(row: Row, model, tokenizer, kv, sequences, settings: ReportSettings,
     return row
 
 
-def kvpress_rows(result: dict, model) -> list[Row]:
+def kvpress_rows(result: dict) -> list[Row]:
     """Rows from the kvpress runner's JSON; the change is against its own fp16 run under the press protocol."""
     protocol = "one-pass prefill of 3/4 then pressed; last 1/4 scored (ppl); question after the press (passkey)"
     if "error" in result:
@@ -200,7 +200,7 @@ def run_report(settings: ReportSettings, log: Callable[[str], None] = print) -> 
             rows.append(Row("kvpress presses", "kvpress", "", note=str(kvpress_job)))
         elif kvpress_job is not None:
             log("waiting for the kvpress presses")
-            rows += kvpress_rows(peers.finish_kvpress(kvpress_job, settings.out_dir / "kvpress.json"), model)
+            rows += kvpress_rows(peers.finish_kvpress(kvpress_job, settings.out_dir / "kvpress.json"))
 
     base = rows[0].perplexity
     for row in rows:
