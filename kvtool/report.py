@@ -285,9 +285,10 @@ def plot_bits_vs_ppl(rows: list[Row], path: Path) -> Path:
             continue
         axes.scatter([r.bits_per_element for r in points], [r.ppl_change for r in points], marker=marker, s=70,
                      label=source, alpha=0.8)
-        for r in points:
-            axes.annotate(r.name, (r.bits_per_element, r.ppl_change), fontsize=7, xytext=(4, 3),
-                          textcoords="offset points")
+        for index, r in enumerate(points):  # kvtool labels above, peers' below in two rows: fewer overlaps
+            offset = 4 if source == "kvtool" else -10 - 9 * (index % 2)
+            axes.annotate(r.name, (r.bits_per_element, r.ppl_change), fontsize=7, textcoords="offset points",
+                          xytext=(5, offset))
     axes.set_yscale("symlog", linthresh=1.0)
     axes.set_xlabel("bits per element held (everything the cache holds, vs 16 for fp16)")
     axes.set_ylabel("perplexity change vs fp16 (%, symlog)")
