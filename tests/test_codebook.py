@@ -1,0 +1,128 @@
+"""CQ and MILLION: the shared product-quantization codec (codes, packing, ADC attention), the codebook core
+(weighted k-means), each method's window, and both calibrated on the real model end to end."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kvtool import runtime
+from kvtool.artifacts import Artifact
+from kvtool.calibrate import calibrate
+from kvtool.calibrate.codebook import learn_codebook, learn_product_codebooks
+from kvtool.data import calibration_sequences, default_text, evaluation_sequences
+from kvtool.eval import fp16_baseline, perplexity
+from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.codebook import CodebookCodec
+from kvtool.runtime.codec import HeadGroup
+from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
+from kvtool.runtime.million import MillionCodec
+from kvtool.runtime.rope import apply_rope, rope_cos_sin
+from kvtool.runtime.stream import TokenStream
+
+
+def nearest(x: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+    """Brute-force nearest-centroid reconstruction of x [B, H, n, D] with codebooks [H, S, K, c]."""
+    heads, subspaces, _, width = codebooks.shape
+    sub = x.unflatten(-1, (subspaces, width))
+    index = (sub[..., None, :] - codebooks[None, :, None]).square().sum(-1).argmin(-1)
+    return codebooks[torch.arange(heads)[None, :, None, None], torch.arange(subspaces), index].flatten(-2)
+
+
+@pytest.mark.parametrize("bits,width", [(8, 2), (8, 4), (10, 8), (4, 4), (2, 8)])
+def test_codes_are_packed_nearest_centroids(bits, width):
+    codebooks = torch.randn(3, 64 // width, 1 << bits, width)
+    codec = CodebookCodec(codebooks, bits)
+    x = torch.randn(2, 3, 300, 64)
+    packed = codec.encode(x, 0)
+    assert all(t.dtype == torch.uint8 for t in packed.values())
+    held_bits = 8 * sum(t.numel() for t in packed.values()) / x.numel()
+    assert held_bits == bits / width  # exactly the code bits, nothing fake-quantized
+    assert torch.equal(codec.decode(packed, 0), nearest(x, codebooks))
+
+
+@pytest.mark.parametrize("rows", [1, 3, 200])
+def test_adc_attention_equals_dequantize_then_attend(rows):
+    """Lookup-table scores (decode steps) and the decoding path (prefill blocks) both give query · decoded key."""
+    codec = CodebookCodec(torch.randn(3, 32, 256, 2), 8)
+    packed = codec.encode(torch.randn(1, 3, 500, 64), 0)
+    query, weights = torch.randn(1, 3, rows, 64), torch.softmax(torch.randn(1, 3, rows, 500), -1)
+    decoded = codec.decode(packed, 0)
+    assert torch.allclose(codec.scores(query, packed, 0), query @ decoded.transpose(-1, -2), atol=1e-4)
+    assert torch.allclose(codec.weighted_sum(weights, packed, 0), weights @ decoded, atol=1e-5)
+
+
+def test_decode_step_through_the_cache_equals_dequantize_then_attend():
+    """A GQA decode step over a MILLION-coded layer (no window): ADC scores, one softmax, values from centroids."""
+    keys, values = MillionCodec(torch.randn(3, 32, 256, 2), 8, 0), MillionCodec(torch.randn(3, 32, 256, 2), 8, 0)
+    layer = CompressedLayer([HeadGroup([0, 1, 2], keys, values)], num_kv_heads=3)
+    k, v, query = torch.randn(1, 3, 301, 64), torch.randn(1, 3, 301, 64), torch.randn(1, 9, 1, 64)
+    layer.update(k[:, :, :300], v[:, :, :300])
+    layer.groups[0].settle()
+    layer.update(k[:, :, 300:], v[:, :, 300:])
+    out = layer.attend(query, None, scaling=0.125)  # [1, 1, 9, 64]
+    k, v = k.half().float(), v.half().float()  # the cache codes what it receives in fp16
+    k_hat, v_hat = keys.decode(keys.encode(k, 0), 0), values.decode(values.encode(v, 0), 0)
+    grouped = query.view(1, 3, 3, 64) * 0.125
+    expected = torch.softmax(grouped @ k_hat.transpose(-1, -2), -1) @ v_hat  # [1, 3 kv heads, 3 queries, 64]
+    assert torch.allclose(out[0, 0], expected.reshape(9, 64), atol=1e-5)
+
+
+def test_weighted_kmeans_follows_the_weights():
+    points = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 10.0], [11.0, 10.0]])
+    single = learn_codebook(points, 1, iterations=5, seed=0, weights=torch.tensor([1.0, 3.0, 0.0, 0.0]))
+    assert torch.allclose(single, torch.tensor([[0.75, 0.0]]), atol=1e-5)  # the weighted mean
+    x = torch.randn(2000, 8)
+    books = learn_product_codebooks(x, 4, 4, iterations=10, seed=1, plus_plus=True)
+    assert books.shape == (2, 16, 4)
+    assert torch.equal(books, learn_product_codebooks(x, 4, 4, iterations=10, seed=1, plus_plus=True))
+
+
+def stream_after(codec, tokens: int) -> tuple[TokenStream, torch.Tensor]:
+    stream, x = TokenStream(codec), torch.randn(1, 3, tokens, 64)
+    for t in range(tokens):
+        stream.append(x[:, :, t : t + 1])
+        stream.settle()
+    return stream, x
+
+
+def test_cq_keys_are_coded_before_rope(model):
+    codebooks = torch.randn(3, 16, 256, 4)
+    codec = PreRopeKeys(codebooks, 8, 0, model)
+    raw = torch.randn(1, 3, 40, 64)
+    cos, sin = rope_cos_sin(model, torch.arange(100, 140))
+    packed = codec.encode(apply_rope(raw, cos, sin), 100)
+    assert torch.allclose(codec.decode(packed, 100), apply_rope(nearest(raw, codebooks), cos, sin), atol=1e-4)
+
+
+def test_million_window_is_encoded_whole_and_cq_window_slides():
+    codebooks = torch.randn(3, 32, 256, 2)
+    million, x = stream_after(MillionCodec(codebooks, 8, 128), 300)
+    assert million.store_end == 256 and torch.equal(million.tail, x[:, :, 256:].half())  # flushed at 129 and 257
+    cq, x = stream_after(CoupledCodec(codebooks, 8, 128), 300)
+    assert cq.store_end == 300 - 128 and torch.equal(cq.tail, x[:, :, 172:].half())
+
+
+@pytest.mark.parametrize("method,params", [
+    ("cq", {"channels_per_group": 4, "bits": 6, "iterations": 10}),
+    ("million", {"channels_per_group": 4, "bits": 6, "codebooks": "layer", "samples_per_centroid": 16}),
+])
+def test_calibrated_on_the_real_model(method, params, model, tokenizer, model_fingerprint, tmp_path):
+    artifact = calibrate(method, model, tokenizer, default_text("calibration"), params, samples=2, seq_len=256,
+                         progress=False)
+    kv = runtime.load(runtime.load(artifact).artifact.save(tmp_path / "a.safetensors"), model)
+    assert "bits per element" in "\n".join(kv.artifact.schema.describe(kv.artifact))
+    sequences = evaluation_sequences(tokenizer, default_text("evaluation"), 256, 1)
+    base, compressed = perplexity(model, sequences, fp16_baseline(model), progress=False), \
+        perplexity(model, sequences, kv, progress=False)
+    assert compressed.compressed_bits == pytest.approx(6 / 4)  # codes only: uint8 bytes held / elements
+    assert base.perplexity < compressed.perplexity < 3 * base.perplexity  # 1.5 bits, 512 calibration tokens
+
+
+def test_wrong_sizes_are_user_errors(model_fingerprint):
+    from kvtool.errors import KvtoolError
+
+    with pytest.raises(KvtoolError, match="pack into whole bytes"):
+        Artifact.build("cq", {"channels_per_group": 16, "bits": 9}, model_fingerprint, {})
+    with pytest.raises(KvtoolError, match="cannot train"):
+        learn_codebook(torch.randn(10, 2), 16, iterations=1, seed=0)
