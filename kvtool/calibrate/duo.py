@@ -22,6 +22,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from kvtool.calibrate import CalibrationContext, Calibrator, dist, register_calibrator
+from kvtool.calibrate.capture import input_device
 from kvtool.errors import KvtoolError
 from kvtool.models import Layout
 from kvtool.runtime.duo import binarize
@@ -112,7 +113,7 @@ class GatedAttention:
             query, key.repeat_interleave(per_kv, 1), value.repeat_interleave(per_kv, 1), attn_mask=visible,
             scale=scaling,
         ).transpose(1, 2)
-        gate = self.gates[module.layer_idx].clamp(0, 1).to(full.dtype).repeat_interleave(per_kv)[None, None, :, None]
+        gate = self.gates[module.layer_idx].clamp(0, 1).to(full).repeat_interleave(per_kv)[None, None, :, None]
         return gate * full + (1 - gate) * streaming, None
 
 
@@ -130,7 +131,7 @@ def final_hidden(model, ids: torch.Tensor) -> torch.Tensor:
 
 def gate_loss(model, attention: GatedAttention, sample: PasskeySample, reg_weight: float):
     """(distillation + reg · mean |α|, distillation) for one sample; the reference pass runs without gradients."""
-    ids = sample.input_ids[None].to(next(model.parameters()).device)
+    ids = sample.input_ids[None].to(input_device(model))
     with torch.no_grad():
         attention.mixing = False
         reference = final_hidden(model, ids)[0, sample.supervised]
@@ -148,7 +149,7 @@ def optimize_gates(context: CalibrationContext, params: dict) -> torch.Tensor:
     model, layout = context.model, Layout.of(context.model)
     if context.tokenizer is None:
         raise KvtoolError("duo calibration needs the model's tokenizer")
-    device = next(model.parameters()).device
+    device = input_device(model)
     gates = torch.ones(layout.num_layers, layout.num_kv_heads, device=device, requires_grad=True)
     attention = GatedAttention(gates, params["train_sink"], params["train_recent"])
     optimizer = torch.optim.AdamW([gates], lr=params["lr"], weight_decay=0.0)
