@@ -106,11 +106,26 @@ def methods() -> None:
 
 
 @app.command()
-def inspect(artifact: Path = typer.Argument(..., help="Artifact (.safetensors) to describe.")) -> None:
+def inspect(
+    artifact: Path = typer.Argument(..., help="Artifact (.safetensors) to describe."),
+    head_map: Optional[Path] = typer.Option(None, "--head-map", metavar="PNG",
+                                            help="Also save the per-layer/per-head map as a PNG heatmap (DuoAttention)."),
+    check_model: bool = typer.Option(False, "--check-model", help="Also check the artifact against the model's "
+                                     "fingerprint (the embedded model unless --model names one)."),
+    model: Optional[str] = typer.Option(None, help=MODEL_HELP + " Implies --check-model."),
+) -> None:
     """Print an artifact's metadata, tensors and sizes, and verify its checksum and shapes."""
     from kvtool.artifacts import load_artifact
+    from kvtool.plots import format_head_map, save_head_map
 
     loaded = load_artifact(artifact)
+    if head_map is not None and "head_map" not in loaded.tensors:
+        raise KvtoolError(f"a {loaded.method} artifact has no head map to plot")
+    check_model = check_model or model is not None
+    if check_model:
+        from kvtool.models import fingerprint, load_model
+
+        loaded.check_model(fingerprint(load_model(model)[0]))
     typer.echo(f"artifact     {artifact}")
     typer.echo(f"method       {loaded.method}: {loaded.schema.summary}")
     typer.echo(f"params       {json.dumps(loaded.params)}")
@@ -124,7 +139,15 @@ def inspect(artifact: Path = typer.Argument(..., help="Artifact (.safetensors) t
     typer.echo(f"tensors      {len(loaded.tensors)}, {loaded.nbytes():,} bytes")
     for name, tensor in sorted(loaded.tensors.items()):
         typer.echo(f"  {name:28s} {str(tensor.dtype).replace('torch.', ''):8s} {tuple(tensor.shape)}")
+    for line in loaded.schema.describe(loaded) if loaded.schema.describe else []:
+        typer.echo(line)
+    if "head_map" in loaded.tensors:
+        typer.echo(format_head_map(loaded))
     typer.echo("checksum     ok (format version, checksum, tensor shapes and values verified)")
+    if check_model:
+        typer.echo("model        matches (fingerprint checked against the model)")
+    if head_map is not None:
+        typer.echo(f"head map     {save_head_map(loaded, head_map)}")
 
 
 def _load_for_model(artifacts: list[Path], model: Optional[str]):

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 from kvtool.artifacts import Artifact
 
@@ -106,3 +107,27 @@ def test_runtime_runs_without_calibration_dependencies(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr
+
+
+def test_inspect_describes_head_maps_and_codebooks_and_checks_the_model(tmp_path, model_fingerprint):
+    layers, heads = model_fingerprint["num_layers"], model_fingerprint["num_kv_heads"]
+    gates = torch.rand(layers, heads)
+    duo = Artifact.build("duo", {}, model_fingerprint, {"head_map": gates, "retrieval": gates > 0.5})
+    duo_file = duo.save(tmp_path / "duo.safetensors")
+    png = tmp_path / "map.png"
+    shown = kvtool("inspect", str(duo_file), "--head-map", str(png))
+    assert shown.returncode == 0, shown.stderr
+    assert "(* = retrieval head)" in shown.stdout and len(shown.stdout.splitlines()) > layers and png.stat().st_size > 0
+
+    shape = (1, 1, model_fingerprint["head_dim"] // 2, 256, 2)
+    books = {name: torch.randn(shape).half() for name in ("key_codebooks", "value_codebooks")}
+    million = Artifact.build("million", {}, model_fingerprint, books).save(tmp_path / "million.safetensors")
+    shown = kvtool("inspect", str(million))
+    assert shown.returncode == 0 and "bits per element over a 4096-token context" in shown.stdout, shown.stderr
+    assert_one_line_error(kvtool("inspect", str(million), "--head-map", str(tmp_path / "no.png")), "no head map")
+
+    other = Artifact.build("kivi", {"bits": 4}, {**model_fingerprint, "num_kv_heads": heads + 1})
+    other_file = other.save(tmp_path / "other.safetensors")
+    assert_one_line_error(kvtool("inspect", str(other_file), "--check-model"), "another model")
+    matched = kvtool("inspect", str(duo_file), "--check-model")
+    assert matched.returncode == 0 and "model        matches" in matched.stdout, matched.stderr
