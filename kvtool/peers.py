@@ -125,8 +125,7 @@ def start_kvpress(model_folder: Path, data_file: Path | None, out_json: Path, se
     """Start the kvpress runner in its own venv; it writes `out_json`. Raises KvtoolError if the venv is missing."""
     python = kvpress_python()
     if not python.is_file():
-        raise KvtoolError(f"kvpress needs its own venv: python3 -m venv {KVPRESS_VENV} && "
-                          f"{KVPRESS_VENV}/bin/pip install kvpress 'transformers<5.3' torch gguf accelerate")
+        raise KvtoolError(f"kvpress needs its own venv {KVPRESS_VENV}: run `make peers` in the kvtool checkout")
     command = [
         str(python), "-m", "kvtool.peers_kvpress", "--model", str(model_folder), "--out", str(out_json),
         "--seq-len", str(seq_len), "--sequences", str(sequences), "--lengths", ",".join(map(str, lengths)),
