@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from kvtool.runtime.kivi import KiviKeys, KiviValues
-from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_bits, unpack_bits
+from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_bits, pack_planes, unpack_bits, unpack_planes
 from kvtool.runtime.stream import TokenStream
 
 
@@ -22,6 +22,17 @@ def test_packing_layout_is_little_endian_within_bytes():
     codes = torch.tensor([[1, 2, 3, 0]], dtype=torch.uint8)
     assert pack_bits(codes, 2).item() == 1 | 2 << 2 | 3 << 4
     assert pack_bits(torch.tensor([[0xA, 0x5]], dtype=torch.uint8), 4).item() == 0x5A
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_plane_packing_round_trip_and_layout(bits):
+    codes = torch.randint(0, 1 << bits, (2, 3, 5, 64), dtype=torch.uint8)
+    packed = pack_planes(codes, bits)
+    assert packed.shape[-1] == 64 * bits // 8 and torch.equal(unpack_planes(packed, bits), codes)
+    width = packed.shape[-1]
+    for plane in range(8 // bits):  # plane i of every byte is codes i*width .. (i+1)*width - 1
+        got = (packed >> plane * bits) & ((1 << bits) - 1)
+        assert torch.equal(got, codes[..., plane * width : (plane + 1) * width])
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])

@@ -14,7 +14,7 @@ from kvtool.artifacts import Artifact
 from kvtool.models import Layout
 from kvtool.runtime import kernels
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
-from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_bits, unpack_bits
+from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_planes, unpack_planes
 
 
 class KiviKeys(TensorCodec):
@@ -38,13 +38,13 @@ class KiviKeys(TensorCodec):
         groups = x.reshape(b, h, n // self.group_size, self.group_size, d)
         codes, scale, lo = minmax_quantize(groups, self.bits, dim=3)
         return {
-            "codes": pack_bits(codes.reshape(b, h, n, d), self.bits),
+            "codes": pack_planes(codes.reshape(b, h, n, d), self.bits),
             "scale": scale.squeeze(3),
             "min": lo.squeeze(3),
         }
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
-        codes = unpack_bits(packed["codes"], self.bits)
+        codes = unpack_planes(packed["codes"], self.bits)
         b, h, n, d = codes.shape
         groups = codes.reshape(b, h, n // self.group_size, self.group_size, d)
         x = minmax_dequantize(groups, packed["scale"].unsqueeze(3), packed["min"].unsqueeze(3))
@@ -67,10 +67,10 @@ class KiviValues(TensorCodec):
 
             return quantize_token_groups(x, self.bits, group)
         codes, scale, lo = minmax_quantize(x.reshape(b, h, n, d // group, group), self.bits, dim=4)
-        return {"codes": pack_bits(codes.reshape(b, h, n, d), self.bits), "scale": scale[..., 0], "min": lo[..., 0]}
+        return {"codes": pack_planes(codes.reshape(b, h, n, d), self.bits), "scale": scale[..., 0], "min": lo[..., 0]}
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
-        codes = unpack_bits(packed["codes"], self.bits)
+        codes = unpack_planes(packed["codes"], self.bits)
         b, h, n, d = codes.shape
         groups = codes.reshape(b, h, n, packed["scale"].shape[-1], -1)
         return minmax_dequantize(groups, packed["scale"][..., None], packed["min"][..., None]).reshape(b, h, n, d)

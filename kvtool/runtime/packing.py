@@ -1,8 +1,12 @@
 """Bit packing of integer codes and asymmetric min-max quantization, shared by the scalar codecs.
 
-Layout (docs/artifact-format.md, and what the Triton kernels read): the last axis of N codes of b bits is one
-little-endian bit stream; code i holds stream bits i*b .. i*b+b-1, stream bit s sits in byte s // 8 at bit s % 8.
-For b = 2 and 4 this is "code i in byte i // (8/b) at bit (i % (8/b)) * b".
+Two layouts of the last axis of N codes of b bits:
+  pack_bits    (any b; docs/artifact-format.md): one little-endian bit stream; code i holds stream bits
+               i*b .. i*b+b-1, stream bit s sits in byte s // 8 at bit s % 8.
+  pack_planes  (b = 1, 2, 4, 8; KIVI's stores, what the Triton kernels read): plane-major. With P = 8/b codes per
+               byte and M = N/P bytes, byte j holds codes j, j + M, j + 2M, ... at bits 0, b, 2b, ...; so
+               (byte >> i*b) & (2**b - 1) over all bytes is codes i*M .. i*M + M - 1 in order, a plain tile that
+               needs no interleaving to unpack.
 """
 
 from __future__ import annotations
@@ -32,6 +36,25 @@ def unpack_bits(packed: torch.Tensor, bits: int) -> torch.Tensor:
     stream = (packed.unsqueeze(-1) >> _BIT.to(packed.device)) & 1  # [..., M, 8]
     stream = stream.reshape(*packed.shape[:-1], packed.shape[-1] * 8 // bits, bits)
     return (stream << _BIT[:bits].to(packed.device)).sum(-1, dtype=torch.uint8)
+
+
+def pack_planes(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """uint8 codes [..., N] with values < 2**bits -> plane-major packed uint8 [..., N * bits / 8] (bits 1, 2, 4, 8)."""
+    per = 8 // bits
+    n = codes.shape[-1]
+    if n % per:
+        raise ValueError(f"{n} codes of {bits} bits do not fill whole bytes")
+    planes = codes.to(torch.uint8).reshape(*codes.shape[:-1], per, n // per)
+    shifts = (torch.arange(per, dtype=torch.uint8, device=codes.device) * bits)[:, None]
+    return (planes << shifts).sum(-2, dtype=torch.uint8)
+
+
+def unpack_planes(packed: torch.Tensor, bits: int) -> torch.Tensor:
+    """Inverse of pack_planes: packed uint8 [..., M] -> codes uint8 [..., M * 8 / bits]."""
+    per = 8 // bits
+    shifts = (torch.arange(per, dtype=torch.uint8, device=packed.device) * bits)[:, None]
+    planes = (packed.unsqueeze(-2) >> shifts) & ((1 << bits) - 1)  # [..., per, M]
+    return planes.reshape(*packed.shape[:-1], packed.shape[-1] * per)
 
 
 def minmax_quantize(x: torch.Tensor, bits: int, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

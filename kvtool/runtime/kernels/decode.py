@@ -1,7 +1,7 @@
 """Fused decode attention that reads a head group's compressed streams directly (flash-decoding).
 
 One program takes one (sequence, KV head, split of the context): it reads its share of the packed keys and values
-(unpacking codes and applying scales in registers), the fp16 tail, and, in split 0, the fp16 sinks; it scores the
+(code planes unpacked and scaled in registers, one matrix product per plane), the fp16 tail, and, in split 0, the fp16 sinks; it scores the
 query heads of that KV head together (GQA rows of one matrix product) and leaves a partial softmax (row max, row
 sum, unnormalised output). A second kernel merges the splits by their log-sum-exp. No fp16 copy of the cache exists.
 
@@ -20,9 +20,10 @@ import triton.language as tl
 from kvtool.runtime.stream import TokenStream
 
 LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2}  # kernels.LAYOUT_KINDS, as the kernel numbers them
-BLOCK_N = 64  # positions per tile
+BLOCK_N = 32  # positions per tile (H100, 128K, batch 1: 32 beat 64 and 128 for KIVI-2; docs/gpu.md)
 PROGRAMS_PER_SM = 8  # split the context until the GPU runs about this many programs per multiprocessor
 NUM_WARPS = 4  # warps per decode program
+NUM_STAGES = 3  # software-pipelined loads of the tile loop
 LOG2E = 1.4426950408889634
 
 
@@ -37,26 +38,19 @@ def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_s
         ptrs = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + dims[None, :]
         x = tl.load(ptrs, mask=in_store[:, None], other=0.0).to(tl.float16)
     else:
-        PER_BYTE: tl.constexpr = 8 // BITS
-        byte = tl.arange(0, D // PER_BYTE)
-        raw = tl.load(codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + byte[None, :],
+        PER: tl.constexpr = 8 // BITS
+        raw = tl.load(codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + tl.arange(0, D // PER)[None, :],
                       mask=in_store[:, None], other=0)
-        shifts = (tl.arange(0, PER_BYTE) * BITS).to(tl.uint8)
-        codes = (raw[:, :, None] >> shifts[None, None, :]) & ((1 << BITS) - 1)  # code i of byte j: channel j*PER+i
-        codes = tl.reshape(codes, (BLOCK_N, D)).to(tl.float32)
+        shifts = (tl.arange(0, PER) * BITS).to(tl.uint8)
+        planes = (raw[:, None, :] >> shifts[None, :, None]) & ((1 << BITS) - 1)  # plane i: channels i*D/PER + j
+        codes = tl.reshape(planes, (BLOCK_N, D)).to(tl.float32)
         if KIND == 1:  # per token, GROUP channels share scale and min
-            NG: tl.constexpr = D // GROUP
-            groups = tl.arange(0, NG)
-            offs = b * g_sb + h * g_sh + idx[:, None] * g_sn + groups[None, :]
-            scale = tl.load(scale_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
-            lo = tl.load(min_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
-            grouped = tl.reshape(codes, (BLOCK_N, NG, GROUP)) * scale[:, :, None] + lo[:, :, None]
-            x = tl.reshape(grouped, (BLOCK_N, D)).to(tl.float16)
+            offs = b * g_sb + h * g_sh + idx[:, None] * g_sn + (dims // GROUP)[None, :]
         else:  # per channel, GROUP consecutive tokens share scale and min
             offs = b * g_sb + h * g_sh + (idx // GROUP)[:, None] * g_sn + dims[None, :]
-            scale = tl.load(scale_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
-            lo = tl.load(min_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
-            x = (codes * scale + lo).to(tl.float16)
+        scale = tl.load(scale_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
+        lo = tl.load(min_ptr + offs, mask=in_store[:, None], other=0.0).to(tl.float32)
+        x = (codes * scale + lo).to(tl.float16)
     return x
 
 
@@ -85,18 +79,80 @@ def _read_tokens(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
 
 
 @triton.jit
-def _unpack_fp16(raw, BITS: tl.constexpr):
-    """Packed bytes [N, M] -> fp16 codes [N, M, 1], [N, M, 2] or [N, M, 2, 2]: flattened, code i of byte j is channel
-    j*PER + i. Each code is OR-ed into the mantissa of 1024.0 and the 1024 subtracted: cheaper than int->float."""
-    wide = raw.to(tl.int16)  # one widening per byte, not per code
-    if BITS == 8:
-        codes = wide[:, :, None] | 0x6400
-    elif BITS == 4:
-        codes = tl.join((wide & 15) | 0x6400, (wide >> 4) | 0x6400)
-    else:  # join(join(c0, c2), join(c1, c3)) flattens to c0 c1 c2 c3
-        codes = tl.join(tl.join((wide & 3) | 0x6400, ((wide >> 4) & 3) | 0x6400),
-                        tl.join(((wide >> 2) & 3) | 0x6400, (wide >> 6) | 0x6400))
-    return codes.to(tl.float16, bitcast=True) - 1024.0
+def _plane_fp16(raw, PLANE: tl.constexpr, BITS: tl.constexpr):
+    """Codes of one plane of plane-major bytes [N, M] as fp16 [N, M]: each code OR-ed into the mantissa of 1024.0,
+    then 1024 subtracted (cheaper than int->float)."""
+    codes = (raw.to(tl.int16) >> (PLANE * BITS)) & ((1 << BITS) - 1)
+    return (codes | 0x6400).to(tl.float16, bitcast=True) - 1024.0
+
+
+@triton.jit
+def _query_block(q_rows, row_ok, q_scale, BLOCK: tl.constexpr, WIDTH: tl.constexpr):
+    """The scaled query's channels BLOCK*WIDTH .. (BLOCK+1)*WIDTH - 1, float32 [BLOCK_M, WIDTH]."""
+    channels = BLOCK * WIDTH + tl.arange(0, WIDTH)
+    return tl.load(q_rows + channels[None, :], mask=row_ok[:, None], other=0.0).to(tl.float32) * q_scale
+
+
+@triton.jit
+def _key_plane(q, raw, scale_row, min_row, g_sn, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
+               BLOCK_N: tl.constexpr, GROUP: tl.constexpr):
+    """Scores [BLOCK_M, BLOCK_N] from one plane of channel-grouped key codes (channels PLANE*WIDTH + j), dequantized
+    in registers; q [BLOCK_M, WIDTH] (fp32) is the query's slice of those channels."""
+    channels = (PLANE * WIDTH + tl.arange(0, WIDTH))[None, :]
+    if BLOCK_N <= GROUP:  # the tile lies in one key group: one row of scales, broadcast over its tokens
+        offs = channels
+    else:
+        offs = (tl.arange(0, BLOCK_N) // GROUP)[:, None] * g_sn + channels
+    k = _plane_fp16(raw, PLANE, BITS) * tl.load(scale_row + offs) + tl.load(min_row + offs)
+    return tl.dot(q.to(tl.float16), tl.trans(k.to(tl.float16)))
+
+
+@triton.jit
+def _value_plane(p, raw, scale_rows, min_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
+                 GROUP: tl.constexpr):
+    """p @ values [BLOCK_M, WIDTH] for one plane of token-grouped value codes (channels PLANE*WIDTH + j), dequantized
+    in registers."""
+    if WIDTH <= GROUP:  # the plane lies in one channel group: one scale per token
+        offs = tl.zeros([1, 1], tl.int32) + PLANE * WIDTH // GROUP
+    else:
+        offs = ((PLANE * WIDTH + tl.arange(0, WIDTH)) // GROUP)[None, :]
+    v = _plane_fp16(raw, PLANE, BITS) * tl.load(scale_rows[:, None] + offs) + tl.load(min_rows[:, None] + offs)
+    return tl.dot(p.to(tl.float16), v.to(tl.float16))
+
+
+@triton.jit
+def _planes(v, PLANES: tl.constexpr):
+    """float16 [N, D] -> its PLANES column blocks [N, D / PLANES] (four results; the unused repeat the first)."""
+    if PLANES == 1:
+        v0 = v
+        v1 = v
+        v2 = v
+        v3 = v
+    else:
+        blocks = tl.permute(tl.reshape(v, (v.shape[0], PLANES, v.shape[1] // PLANES)), (0, 2, 1))
+        if PLANES == 2:
+            v0, v1 = tl.split(blocks)
+            v2 = v0
+            v3 = v1
+        else:
+            even, odd = tl.split(tl.reshape(blocks, (v.shape[0], v.shape[1] // PLANES, 2, 2)))  # blocks 0, 2; 1, 3
+            v0, v2 = tl.split(even)
+            v1, v3 = tl.split(odd)
+    return v0, v1, v2, v3
+
+
+@triton.jit
+def _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, PLANES: tl.constexpr):
+    """Accumulators of the output's column blocks += p @ v [N, D], after rescaling by alpha."""
+    p16 = p.to(tl.float16)
+    v0, v1, v2, v3 = _planes(v, PLANES)
+    acc0 = acc0 * alpha[:, None] + tl.dot(p16, v0)
+    if PLANES > 1:
+        acc1 = acc1 * alpha[:, None] + tl.dot(p16, v1)
+    if PLANES > 2:
+        acc2 = acc2 * alpha[:, None] + tl.dot(p16, v2)
+        acc3 = acc3 * alpha[:, None] + tl.dot(p16, v3)
+    return acc0, acc1, acc2, acc3
 
 
 @triton.jit
@@ -128,13 +184,15 @@ def _decode_split_kernel(
     sk_ptr, sv_ptr, s_sb, s_sh, s_sn, sink_len,
     mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_splits,
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
-    K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr,
-    V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr,
+    K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
+    V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
     FAST: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
 ):
     """Tiles of BLOCK_N positions on a grid anchored at the key store's start. Tiles inside both stores take the
-    fast path (key scales folded into the query, so key codes go to the tensor cores as they are; values
-    dequantized in registers); tiles at the edges (tail, window, sinks) read generic fp16 tiles."""
+    fast path: each code plane (runtime/packing.py's pack_planes) is a plain [BLOCK_N, D / planes] tile of channels,
+    dequantized in registers and multiplied without any interleaving (scores: a sum over key planes; output: one
+    accumulator per value plane). Tiles at the edges (tail, window, sinks) read generic fp16 tiles, split into the
+    same column blocks."""
     pid = tl.program_id(0)
     split = tl.program_id(1)
     b = (pid // HEADS).to(tl.int64)
@@ -143,13 +201,15 @@ def _decode_split_kernel(
     rows = tl.arange(0, BLOCK_M)
     dims = tl.arange(0, D)
     row_ok = rows < PER_KV
-    q = tl.load(q_ptr + b * q_sb + (kv_head * PER_KV + rows)[:, None] * q_sh + dims[None, :], mask=row_ok[:, None],
-                other=0.0)
-    qf = q.to(tl.float32) * q_scale
-    q16 = qf.to(tl.float16)
+    q_rows = q_ptr + b * q_sb + (kv_head * PER_KV + rows)[:, None] * q_sh
+    q16 = (tl.load(q_rows + dims[None, :], mask=row_ok[:, None], other=0.0).to(tl.float32) * q_scale).to(tl.float16)
     m_i = tl.full([BLOCK_M], -1e30, tl.float32)  # finite: exp2(-inf - m) is 0 for rows that saw nothing, not NaN
     l_i = tl.zeros([BLOCK_M], tl.float32)
-    acc = tl.zeros([BLOCK_M, D], tl.float32)
+    VW: tl.constexpr = D // V_PLANES  # output channels per accumulator
+    acc0 = tl.zeros([BLOCK_M, VW], tl.float32)
+    acc1 = tl.zeros([BLOCK_M, VW], tl.float32)
+    acc2 = tl.zeros([BLOCK_M, VW], tl.float32)
+    acc3 = tl.zeros([BLOCK_M, VW], tl.float32)
 
     sink_end = tl.where(split == 0, sink_len, 0)  # split 0 also reads the fp16 sinks
     for start in range(0, sink_end, BLOCK_N):
@@ -161,49 +221,52 @@ def _decode_split_kernel(
         if HAS_MASK:
             valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
         p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid, m_i, l_i, softcap, SOFTCAP)
-        acc = acc * alpha[:, None] + tl.dot(p.to(tl.float16), v)
+        acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
 
     lo = anchor + split * split_tokens
     hi = tl.minimum(lo + split_tokens, length)
     f_lo = tl.minimum(tl.maximum(fast_lo, lo), hi)
     f_hi = tl.maximum(tl.minimum(fast_hi, hi), f_lo)
     if FAST:  # compiled only for layouts with a fast path
+        KW: tl.constexpr = D // K_PLANES
+        qk0 = _query_block(q_rows, row_ok, q_scale, 0, KW)  # the query's channels of each key code plane
+        qk1 = _query_block(q_rows, row_ok, q_scale, 1 % K_PLANES, KW)
+        qk2 = _query_block(q_rows, row_ok, q_scale, 2 % K_PLANES, KW)
+        qk3 = _query_block(q_rows, row_ok, q_scale, 3 % K_PLANES, KW)
         for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores, aligned to key groups
             pos = start + tl.arange(0, BLOCK_N)
             valid = pos < hi
             if HAS_MASK:
                 valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
-            k_idx = start - k_store_start + tl.arange(0, BLOCK_N)
+            k_rows = kc_ptr + b * kc_sb + h * kc_sh + (start - k_store_start + tl.arange(0, BLOCK_N))[:, None] * kc_sn
             if K_KIND == 0:
-                k = tl.load(kc_ptr + b * kc_sb + h * kc_sh + k_idx[:, None] * kc_sn + dims[None, :])
-                s = tl.dot(q16, tl.trans(k))
-            else:  # channel groups: q . (code * scale + min) = (q * scale) . code + q . min, one group per tile
-                raw = tl.load(kc_ptr + b * kc_sb + h * kc_sh + k_idx[:, None] * kc_sn
-                              + tl.arange(0, D * K_BITS // 8)[None, :])
-                codes = tl.reshape(_unpack_fp16(raw, K_BITS), (BLOCK_N, D))
-                group_offs = b * kg_sb + h * kg_sh + ((start - k_store_start) // K_GROUP) * kg_sn + dims
-                scale = tl.load(ks_ptr + group_offs).to(tl.float32)
-                low = tl.load(km_ptr + group_offs).to(tl.float32)
-                s = tl.dot((qf * scale[None, :]).to(tl.float16), tl.trans(codes)) + tl.sum(qf * low[None, :], 1)[:, None]
+                s = tl.dot(q16, tl.trans(tl.load(k_rows + dims[None, :])))
+            else:
+                raw = tl.load(k_rows + tl.arange(0, KW)[None, :])
+                group_row = b * kg_sb + h * kg_sh + (start - k_store_start) // K_GROUP * kg_sn
+                ks_row, km_row = ks_ptr + group_row, km_ptr + group_row
+                s = _key_plane(qk0, raw, ks_row, km_row, kg_sn, 0, K_BITS, KW, BLOCK_N, K_GROUP)
+                if K_PLANES > 1:
+                    s += _key_plane(qk1, raw, ks_row, km_row, kg_sn, 1, K_BITS, KW, BLOCK_N, K_GROUP)
+                if K_PLANES > 2:
+                    s += _key_plane(qk2, raw, ks_row, km_row, kg_sn, 2, K_BITS, KW, BLOCK_N, K_GROUP)
+                    s += _key_plane(qk3, raw, ks_row, km_row, kg_sn, 3, K_BITS, KW, BLOCK_N, K_GROUP)
             p, alpha, m_i, l_i = _online_softmax(s, valid, m_i, l_i, softcap, SOFTCAP)
             v_idx = start - v_store_start + tl.arange(0, BLOCK_N)
-            v_base = vc_ptr + b * vc_sb + h * vc_sh + v_idx[:, None] * vc_sn
+            v_rows = vc_ptr + b * vc_sb + h * vc_sh + v_idx[:, None] * vc_sn
             if V_KIND == 0:
-                v = tl.load(v_base + dims[None, :])
-            else:  # token groups: the scale of each packed byte's group, broadcast over the codes of that byte
-                PER_BYTE: tl.constexpr = 8 // V_BITS
-                byte = tl.arange(0, D // PER_BYTE)
-                raw = tl.load(v_base + byte[None, :])
-                g_offs = b * vg_sb + h * vg_sh + v_idx[:, None] * vg_sn + (byte // (V_GROUP // PER_BYTE))[None, :]
-                scale = tl.load(vs_ptr + g_offs)
-                low = tl.load(vm_ptr + g_offs)
-                codes = _unpack_fp16(raw, V_BITS)  # [BLOCK_N, D / PER, ...PER]
-                if V_BITS == 2:
-                    v = codes * scale[:, :, None, None] + low[:, :, None, None]
-                else:
-                    v = codes * scale[:, :, None] + low[:, :, None]
-                v = tl.reshape(v, (BLOCK_N, D))
-            acc = acc * alpha[:, None] + tl.dot(p.to(tl.float16), v)
+                acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, tl.load(v_rows + dims[None, :]),
+                                                     V_PLANES)
+            else:
+                raw = tl.load(v_rows + tl.arange(0, VW)[None, :])
+                scales = vs_ptr + b * vg_sb + h * vg_sh + v_idx * vg_sn
+                mins = vm_ptr + b * vg_sb + h * vg_sh + v_idx * vg_sn
+                acc0 = acc0 * alpha[:, None] + _value_plane(p, raw, scales, mins, 0, V_BITS, VW, V_GROUP)
+                if V_PLANES > 1:
+                    acc1 = acc1 * alpha[:, None] + _value_plane(p, raw, scales, mins, 1, V_BITS, VW, V_GROUP)
+                if V_PLANES > 2:
+                    acc2 = acc2 * alpha[:, None] + _value_plane(p, raw, scales, mins, 2, V_BITS, VW, V_GROUP)
+                    acc3 = acc3 * alpha[:, None] + _value_plane(p, raw, scales, mins, 3, V_BITS, VW, V_GROUP)
 
     for start in range(lo, hi, BLOCK_N):  # the rest of the split: edges of the stores, the fp16 tail
         if (start < f_lo) | (start >= f_hi):
@@ -218,10 +281,16 @@ def _decode_split_kernel(
             if HAS_MASK:
                 valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
             p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid, m_i, l_i, softcap, SOFTCAP)
-            acc = acc * alpha[:, None] + tl.dot(p.to(tl.float16), v)
+            acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
 
     part = (pid * num_splits + split) * PER_KV + rows  # partials [B * HEADS, splits, PER_KV, ...]
-    tl.store(part_o_ptr + part[:, None] * D + dims[None, :], acc, mask=row_ok[:, None])
+    out_rows = part_o_ptr + part[:, None] * D + tl.arange(0, VW)[None, :]
+    tl.store(out_rows, acc0, mask=row_ok[:, None])
+    if V_PLANES > 1:
+        tl.store(out_rows + VW, acc1, mask=row_ok[:, None])
+    if V_PLANES > 2:
+        tl.store(out_rows + 2 * VW, acc2, mask=row_ok[:, None])
+        tl.store(out_rows + 3 * VW, acc3, mask=row_ok[:, None])
     tl.store(part_ml_ptr + part * 2, m_i, mask=row_ok)
     tl.store(part_ml_ptr + part * 2 + 1, l_i, mask=row_ok)
 
@@ -278,11 +347,14 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
 
 
 def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int) -> dict:
-    """Tile size, value channel groups and the fast range: tiles inside both stores, aligned to key groups."""
+    """Tile size, code planes and the fast range: tiles inside both stores, aligned to key groups."""
     (k_kind, k_bits, k_group), (v_kind, v_bits, v_group) = _layout_args(keys, dim), _layout_args(values, dim)
-    k_fast = k_kind == 0 or (k_kind == 2 and k_bits in (2, 4, 8) and k_group >= 16)
-    v_fast = v_kind == 0 or (v_kind == 1 and v_bits in (2, 4, 8) and v_group * v_bits >= 8)
-    block = min(BLOCK_N, k_group) if k_fast and k_kind == 2 else BLOCK_N  # a tile never straddles a key group
+    planes_fit = lambda bits: bits in (2, 4, 8) and dim * bits // 8 >= 16  # noqa: E731  (a plane feeds tl.dot)
+    k_fast = k_kind == 0 or (k_kind == 2 and planes_fit(k_bits))
+    v_fast = v_kind == 0 or (v_kind == 1 and planes_fit(v_bits))
+    k_planes = 8 // k_bits if k_kind == 2 and k_fast else 1
+    v_planes = 8 // v_bits if v_kind == 1 and v_fast else 1
+    block = BLOCK_N
     stored = keys.store_end > keys.store_start and values.store_end > values.store_start
     anchor = keys.store_start if keys.store_end > keys.store_start else first
     fast_lo = fast_hi = anchor
@@ -290,7 +362,8 @@ def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int) -> dict:
         fast_lo = anchor + triton.cdiv(max(first, keys.store_start, values.store_start) - anchor, block) * block
         fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
     return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=k_fast and v_fast,
-                K_KIND=k_kind, K_BITS=k_bits, K_GROUP=k_group, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group)
+                K_KIND=k_kind, K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits,
+                V_GROUP=v_group, V_PLANES=v_planes)
 
 
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
@@ -327,7 +400,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
         sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len,
         mask, mask.stride(0), scale, softcap or 0.0, first, anchor, plan.pop("fast_lo"), plan.pop("fast_hi"), length,
         split_tokens, splits, HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, triton.next_power_of_2(per_kv)), D=dim,
-        HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=NUM_WARPS, **plan,
+        HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=NUM_WARPS, num_stages=NUM_STAGES, **plan,
     )
     _merge_splits_kernel[(batch * heads * per_kv,)](
         part_o, part_ml, head_index, out, out.stride(0), out.stride(2), splits,

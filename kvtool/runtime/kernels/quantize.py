@@ -1,6 +1,6 @@
 """Quantize-on-append: min-max quantization and bit packing of new tokens in one launch (runtime/packing.py's math).
 
-`minmax_quantize` + `pack_bits` in PyTorch take some thirty small kernels per call; a decode step appends one value
+`minmax_quantize` + `pack_planes` in PyTorch take some thirty small kernels per call; a decode step appends one value
 token per layer (and keys flush R at a time), so on the GPU the codecs call these instead. Same results: the range is
 rounded to fp16 outward (min down, scale up) and codes round half to even, as torch.round does.
 """
@@ -35,31 +35,36 @@ def _codes(x, lo, scale, LEVELS: tl.constexpr):
     return tl.minimum(tl.maximum(r, 0.0), LEVELS).to(tl.uint8)
 
 
+@triton.jit
+def _pack_planes(codes, ROWS: tl.constexpr, D: tl.constexpr, BITS: tl.constexpr):
+    """uint8 codes [ROWS, D] -> plane-major bytes [ROWS, D * BITS / 8] (runtime/packing.py's pack_planes)."""
+    PER: tl.constexpr = 8 // BITS
+    planes = tl.reshape(codes.to(tl.int32), (ROWS, PER, D // PER))  # plane i: channels i*D/PER .. (i+1)*D/PER - 1
+    shifts = (tl.arange(0, PER) * BITS)[None, :, None]
+    return tl.sum(planes << shifts, 1).to(tl.uint8)
+
+
 @triton.jit(do_not_specialize=["x_sb", "x_sh", "tokens"])  # vary per append: no recompiles during generation
 def _quantize_token_groups(x_ptr, x_sb, x_sh, x_sn, codes_ptr, scale_ptr, min_ptr, heads, tokens,
                            D: tl.constexpr, GROUP: tl.constexpr, BITS: tl.constexpr, BLOCK_T: tl.constexpr):
     """Per token, each GROUP channels share a scale and min (KIVI values). Program: BLOCK_T tokens of one head."""
     bh = tl.program_id(0)
     b, h = bh // heads, bh % heads
-    PER: tl.constexpr = 8 // BITS
     NG: tl.constexpr = D // GROUP
     t = tl.program_id(1) * BLOCK_T + tl.arange(0, BLOCK_T)
     ok = t < tokens
-    g = tl.arange(0, NG)[None, :, None, None]
-    byte = tl.arange(0, GROUP // PER)[None, None, :, None]
-    lane = tl.arange(0, PER)[None, None, None, :]
-    channel = g * GROUP + byte * PER + lane  # [T, NG, bytes per group, PER]
-    x = tl.load(x_ptr + b.to(tl.int64) * x_sb + h * x_sh + t[:, None, None, None] * x_sn + channel,
-                mask=ok[:, None, None, None], other=0.0).to(tl.float32)
-    lo = _fp16_outward(tl.min(tl.min(x, 3), 2), True)  # [T, NG]
-    hi = tl.max(tl.max(x, 3), 2)
+    x = tl.load(x_ptr + b.to(tl.int64) * x_sb + h * x_sh + t[:, None] * x_sn + tl.arange(0, D)[None, :],
+                mask=ok[:, None], other=0.0).to(tl.float32)
+    x = tl.reshape(x, (BLOCK_T, NG, GROUP))
+    lo = _fp16_outward(tl.min(x, 2), True)  # [T, NG]
+    hi = tl.max(x, 2)
     scale = _fp16_outward(tl.maximum(tl.div_rn(hi - lo.to(tl.float32), (1 << BITS) - 1), 1e-6), False)
-    codes = _codes(x, lo.to(tl.float32)[:, :, None, None], scale.to(tl.float32)[:, :, None, None], (1 << BITS) - 1)
-    packed = tl.sum(codes.to(tl.int32) << (lane * BITS), 3).to(tl.uint8)  # [T, NG, bytes per group]
-    row = bh * tokens + t
-    byte_at = tl.arange(0, NG)[None, :, None] * (GROUP // PER) + tl.arange(0, GROUP // PER)[None, None, :]
-    tl.store(codes_ptr + row[:, None, None].to(tl.int64) * (D // PER) + byte_at, packed, mask=ok[:, None, None])
-    group_at = row[:, None].to(tl.int64) * NG + tl.arange(0, NG)[None, :]
+    codes = _codes(x, lo.to(tl.float32)[:, :, None], scale.to(tl.float32)[:, :, None], (1 << BITS) - 1)
+    packed = _pack_planes(tl.reshape(codes, (BLOCK_T, D)), BLOCK_T, D, BITS)
+    row = (bh * tokens + t).to(tl.int64)
+    tl.store(codes_ptr + row[:, None] * (D * BITS // 8) + tl.arange(0, D * BITS // 8)[None, :], packed,
+             mask=ok[:, None])
+    group_at = row[:, None] * NG + tl.arange(0, NG)[None, :]
     tl.store(scale_ptr + group_at, scale, mask=ok[:, None])
     tl.store(min_ptr + group_at, lo, mask=ok[:, None])
 
@@ -71,19 +76,17 @@ def _quantize_channel_groups(x_ptr, x_sb, x_sh, x_sn, codes_ptr, scale_ptr, min_
     bh = tl.program_id(0)
     grp = tl.program_id(1)
     b, h = bh // heads, bh % heads
-    PER: tl.constexpr = 8 // BITS
-    t = grp * GROUP + tl.arange(0, GROUP)[:, None, None]
-    byte = tl.arange(0, D // PER)[None, :, None]
-    lane = tl.arange(0, PER)[None, None, :]
-    x = tl.load(x_ptr + b.to(tl.int64) * x_sb + h * x_sh + t * x_sn + byte * PER + lane).to(tl.float32)
-    lo = _fp16_outward(tl.min(x, 0), True)  # [D / PER, PER]
+    t = grp * GROUP + tl.arange(0, GROUP)
+    dims = tl.arange(0, D)
+    x = tl.load(x_ptr + b.to(tl.int64) * x_sb + h * x_sh + t[:, None] * x_sn + dims[None, :]).to(tl.float32)
+    lo = _fp16_outward(tl.min(x, 0), True)  # [D]
     hi = tl.max(x, 0)
     scale = _fp16_outward(tl.maximum(tl.div_rn(hi - lo.to(tl.float32), (1 << BITS) - 1), 1e-6), False)
     codes = _codes(x, lo.to(tl.float32)[None], scale.to(tl.float32)[None], (1 << BITS) - 1)
-    packed = tl.sum(codes.to(tl.int32) << (lane * BITS), 2).to(tl.uint8)  # [GROUP, D / PER]
-    rows = (bh * groups * GROUP + grp * GROUP + tl.arange(0, GROUP)[:, None]).to(tl.int64)
-    tl.store(codes_ptr + rows * (D // PER) + tl.arange(0, D // PER)[None, :], packed)
-    channels = (bh * groups + grp).to(tl.int64) * D + tl.arange(0, D // PER)[:, None] * PER + tl.arange(0, PER)[None, :]
+    packed = _pack_planes(codes, GROUP, D, BITS)  # [GROUP, D * BITS / 8]
+    rows = (bh * groups * GROUP + t[:, None]).to(tl.int64)
+    tl.store(codes_ptr + rows * (D * BITS // 8) + tl.arange(0, D * BITS // 8)[None, :], packed)
+    channels = (bh * groups + grp).to(tl.int64) * D + dims
     tl.store(scale_ptr + channels, scale)
     tl.store(min_ptr + channels, lo)
 
