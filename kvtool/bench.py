@@ -1,10 +1,12 @@
 """`kvtool bench`: decode speed of the compressed cache on a CUDA GPU, side by side with fp16 in the same run.
 
-Two parts, both on a Llama-3-8B-shaped problem (32 query heads, 8 KV heads, head_dim 128; no download):
+Three parts (and `check`: the fused kernel against the reference path), all on a Llama-3-8B-shaped problem
+(32 query heads, 8 KV heads, head_dim 128; no download):
   attention  one layer's decode attention alone: each format's fused kernel vs fp16 `scaled_dot_product_attention`,
              time per step, ratio, bytes read and achieved bandwidth (CUDA-graph replays, median).
   e2e        a random-weight Llama-3-8B decoding through HF: throughput at the largest batch that fits per format,
-             batch-1 latency against HF DynamicCache / StaticCache / QuantizedCache (quanto), longest context.
+             batch-1 latency against HF DynamicCache / StaticCache / QuantizedCache (quanto);
+  longest    the same model: the longest context each format decodes at batch 1.
 Contexts are filled with random keys and values through the caches' own append paths (decode speed does not
 depend on the values), so no prefill of 32K x batch tokens is needed.
 """
@@ -245,8 +247,10 @@ def _free_bytes(margin: float = 6 * 2**30) -> float:
 HF_LATENCY = ["HF DynamicCache", "HF StaticCache", "HF quanto int4", "HF quanto int2"]
 
 
-def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, longest_context: bool = True) -> dict:
-    """Throughput at the largest batch per format, batch-1 latency vs HF caches, and the longest context."""
+def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tuple[str, ...] = ("e2e", "longest")
+              ) -> dict:
+    """"e2e": throughput at the largest batch per format and batch-1 latency vs HF caches; "longest": the longest
+    context each format decodes at batch 1."""
     # cuDNN's SDPA failed on the H100 at batch 1, 32K with a boolean mask ("mha_graph.execute ... is_good()")
     torch.backends.cuda.enable_cudnn_sdp(False)
     model = llama3_8b_random()
@@ -254,7 +258,7 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, longest_c
     seq_bytes = {kind: sequence_bytes(model, kind) for kind in kinds}
     print("cache bytes per token at 32K:", {k: round(f(32768) / 32768) for k, f in seq_bytes.items()}, flush=True)
     throughput, latency, longest = [], [], []
-    for context in contexts:
+    for context in contexts if "e2e" in parts else []:
         for kind in kinds:
             batch = max(1, int(_free_bytes() / seq_bytes[kind](context + steps + 2)))
             while True:
@@ -269,7 +273,7 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, longest_c
             row.pop("oom", None)
             latency.append(row)
             print(row, flush=True)
-    for kind in kinds if longest_context else []:
+    for kind in kinds if "longest" in parts else []:
         tokens = int(_free_bytes(4 * 2**30) / seq_bytes[kind](1 << 20) * (1 << 20)) // 4096 * 4096
         while tokens > 0:
             row = _measure(model, kind, 1, tokens, 1)
@@ -326,8 +330,8 @@ def plot(results: dict, path: Path) -> None:
 
 
 def run_bench(out_dir: str | Path, contexts: list[int] | None = None, batches: list[int] | None = None,
-              formats: list[str] | None = None, parts: tuple[str, ...] = ("attention", "e2e"), as_json: bool = False,
-              e2e_contexts: tuple[int, ...] = (8192, 32768), longest_context: bool = True) -> dict:
+              formats: list[str] | None = None, parts: tuple[str, ...] = ("attention", "e2e", "longest"),
+              as_json: bool = False, e2e_contexts: tuple[int, ...] = (8192, 32768)) -> dict:
     """Run the chosen parts, print tables, write bench.json and bench.png under `out_dir`; returns the results."""
     if not torch.cuda.is_available():
         raise KvtoolError("kvtool bench needs a CUDA GPU (the kernels it measures run only there)")
@@ -343,9 +347,8 @@ def run_bench(out_dir: str | Path, contexts: list[int] | None = None, batches: l
         print("fused vs reference (max relative error):", results["check"], flush=True)
     if "attention" in parts:
         results["attention"] = attention_bench(contexts or [4096 << i for i in range(6)], batches or [1, 16], formats)
-    if "e2e" in parts:
-        results["e2e"] = e2e_bench(list(e2e_contexts), [f for f in formats if f != "fp16-kernel"],
-                                   longest_context=longest_context)
+    if "e2e" in parts or "longest" in parts:
+        results["e2e"] = e2e_bench(list(e2e_contexts), [f for f in formats if f != "fp16-kernel"], parts=parts)
     (out / "bench.json").write_text(json.dumps(results, indent=1))
     plot(results, out / "bench.png")
     print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}", flush=True)

@@ -313,7 +313,8 @@ def report(
 @app.command()
 def bench(
     out: Path = typer.Option(Path("out/bench"), "--out", "-o", help="Folder for bench.json and bench.png."),
-    part: list[str] = typer.Option(["attention", "e2e"], "--part", help="attention, e2e or check (repeatable)."),
+    part: list[str] = typer.Option(["attention", "e2e", "longest"], "--part",
+                                   help="attention, e2e, longest or check (repeatable)."),
     formats: str = typer.Option("", "--formats", help="Comma-separated formats (default: all): fp16-kernel, kivi4, "
                                 "kivi2, duo50+kivi2."),
     contexts: str = typer.Option("", "--contexts", help="Attention contexts in tokens, comma-separated."),
