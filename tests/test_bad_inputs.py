@@ -232,7 +232,9 @@ def test_interrupted_calibration_leaves_nothing(tmp_path, how):
     out = tmp_path / "naive.safetensors"
     process = subprocess.Popen(
         [sys.executable, "-m", "kvtool.cli", "calibrate", "--method", "pertensor", "--samples", "16", "--seq-len",
-         "2048", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "2048", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell's background jobs inherit SIGINT ignored: give the child Ctrl-C's default, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(15)  # the model is loaded and calibration under way (it takes over a minute on this CPU)
     assert process.poll() is None, "calibration finished before it could be interrupted"
     process.send_signal(how)
