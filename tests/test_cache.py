@@ -54,6 +54,19 @@ def test_streaming_group_memory_stops_growing():
     assert held[-1] == held[100] and held[-1] <= (4 + 16 + 1) * 8 * 2 * 2
 
 
+def test_windowed_store_allocates_for_its_window_only():
+    """A reserved context must not preallocate streaming heads' stores for it, nor may front drops grow them."""
+    group = HeadGroup([0], KiviKeys(2, 32, 32), KiviValues(2, 32, 32), sink=4, recent=64)
+    layer = CompressedLayer([group], num_kv_heads=1)
+    for stream in (layer.groups[0].keys, layer.groups[0].values):
+        stream.reserve(1 << 20)
+    for _ in range(64):
+        layer.update(torch.randn(1, 1, 64, 32), torch.randn(1, 1, 64, 32))
+        layer.attend(torch.randn(1, 1, 1, 32), None, 1.0)
+    buffers = [b for s in (layer.groups[0].keys, layer.groups[0].values) for b in s.store.values()]
+    assert buffers and max(b.data.shape[2] for b in buffers) <= 1024
+
+
 def test_fp16_cache_matches_dynamic_cache(model, tokenizer):
     ids = tokenizer("The cache stores keys and values for every layer. " * 20, return_tensors="pt").input_ids
     with torch.no_grad():

@@ -39,7 +39,8 @@ class Buffer:
             self.data = x.new_empty((*x.shape[:2], max(x.shape[2], 256, capacity), *x.shape[3:]))
         if self.end + x.shape[2] > self.data.shape[2]:
             live = self.view()
-            capacity = max(live.shape[2] + x.shape[2], self.data.shape[2] + max(self.data.shape[2] // 4, 256), capacity)
+            # grow from the live rows, not the old capacity: a windowed store that drops its front keeps its size
+            capacity = max(live.shape[2] + x.shape[2] + max(live.shape[2] // 4, 256), capacity)
             grown = x.new_empty((*x.shape[:2], capacity, *x.shape[3:]))
             grown[:, :, : live.shape[2]] = live
             self.data, self.begin, self.end = grown, 0, live.shape[2]
@@ -65,8 +66,9 @@ class TokenStream:
         self.reserved = 0  # tokens the store preallocates for (`reserve`)
 
     def reserve(self, tokens: int) -> None:
-        """Preallocate the packed store for `tokens` positions, so long contexts append in place without regrowth."""
-        self.reserved = tokens
+        """Preallocate the packed store for `tokens` positions, so long contexts append in place without regrowth
+        (a windowed stream for its window alone)."""
+        self.reserved = tokens if self.recent is None else min(tokens, self.recent)
 
     # ---- writing ------------------------------------------------------------------------------------------
     def append(self, x: torch.Tensor) -> None:
