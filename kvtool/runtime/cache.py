@@ -72,6 +72,14 @@ class GroupState:
             self._head_tensor = torch.tensor(self.heads, dtype=torch.int32, device=device)
         return self._head_tensor
 
+    def select(self, x: torch.Tensor) -> torch.Tensor:
+        """This group's KV heads of x [B, H, T, D]: a view when they are consecutive, else a gather by the cached
+        device index (indexing by a Python list copies host -> device, which stalls every decode step)."""
+        first, last = self.heads[0], self.heads[-1]
+        if self.heads == list(range(first, last + 1)):
+            return x[:, first : last + 1]
+        return x.index_select(1, self.head_tensor(x.device))
+
     def nbytes(self) -> int:
         return self.keys.nbytes() + self.values.nbytes()
 
@@ -107,8 +115,8 @@ class CompressedLayer(CacheLayerMixin):
         steps = key_states.shape[2]
         self.positions = torch.arange(self.length, self.length + steps, device=key_states.device)
         for state in self.groups:
-            state.keys.append(key_states[:, state.heads])
-            state.values.append(value_states[:, state.heads])
+            state.keys.append(state.select(key_states))
+            state.values.append(state.select(value_states))
         self.length += steps
         return self, self
 
