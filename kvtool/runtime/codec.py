@@ -23,7 +23,7 @@ class PackedLayout:
 
     kind "fp16": {"x"} fp16 tokens. "token_groups": {"codes", "scale", "min"}, each token's channels in groups of
     `group` sharing an fp16 scale and min. "channel_groups": the same, `group` consecutive tokens sharing them per
-    channel. Codes are `bits` wide, packed as runtime/packing.py says, and x ~ code * scale + min.
+    channel. Codes are `bits` wide, packed plane-major (runtime/packing.py: pack_planes), and x ~ code * scale + min.
     """
 
     kind: str

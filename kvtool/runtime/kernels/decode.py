@@ -1,9 +1,10 @@
 """Fused decode attention that reads a head group's compressed streams directly (flash-decoding).
 
 One program takes one (sequence, KV head, split of the context): it reads its share of the packed keys and values
-(code planes unpacked and scaled in registers, one matrix product per plane), the fp16 tail, and, in split 0, the fp16 sinks; it scores the
-query heads of that KV head together (GQA rows of one matrix product) and leaves a partial softmax (row max, row
-sum, unnormalised output). A second kernel merges the splits by their log-sum-exp. No fp16 copy of the cache exists.
+(code planes unpacked and scaled in registers, one matrix product per plane), the fp16 tail, and, in split 0, the
+fp16 sinks; it scores the query heads of that KV head together (GQA rows of one matrix product) and leaves a partial
+softmax (row max, row sum, unnormalised output). A second kernel merges the splits by their log-sum-exp. No fp16
+copy of the cache exists.
 
 What a program reads for position p of a stream: the store if p < store_end, else the fp16 tail. In decode (one
 query, after the previous chunk settled) this is exactly what the reference path reads.
