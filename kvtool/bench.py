@@ -265,6 +265,7 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tu
                 row = _measure(model, kind, batch, context, steps)
                 if "error" not in row or not row.pop("oom", False) or batch == 1:
                     break
+                print("retrying smaller:", row, flush=True)  # what ran out of memory, for the record
                 batch = int(batch * 0.9)
             throughput.append(row)
             print(row, flush=True)
@@ -279,6 +280,7 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tu
             row = _measure(model, kind, 1, tokens, 1)
             if "error" not in row:
                 break
+            print("retrying shorter:", row, flush=True)
             tokens = int(tokens * 0.95) // 4096 * 4096
         longest.append({"format": kind, "longest context decoded": tokens, **row})
         print(longest[-1], flush=True)
