@@ -3,6 +3,9 @@
     python -m kvtool.calibrate.bench_gpu --tokenizer DIR --text FILE \\
         --run kvquant:bits=3,samples=16,seq_len=2048 --run million --run cq:bits=2 --run duo:steps=50
 
+`--config DIR` takes another shape from a saved config.json (e.g. the embedded SmolLM2-135M's), and `--device cpu`
+times the same command on the CPU, so one setting can be timed on both.
+
 Each run calls `calibrate()` as `kvtool calibrate` does, on one model kept on the GPU between runs, and prints one
 line: wall time and torch.cuda.max_memory_allocated over the run (the fp16 weights, 15 GiB, included). Any
 tokenizer will do (its ids must be below the model's vocabulary); the SmolLM2 one turns the pydoc text into tokens.
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoConfig, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from kvtool.calibrate import calibrate
 from kvtool.cli import _parse_param
@@ -108,7 +111,10 @@ def main() -> None:
     parser.add_argument("--text", required=True, help="calibration text file")
     parser.add_argument("--run", action="append", default=[], help="method:key=value,... (repeatable)")
     parser.add_argument("--layers", type=int, default=32)
+    parser.add_argument("--config", help="folder with a config.json to use instead of Llama-3-8B's shape (--layers ignored)")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"),
+                        help="weights' dtype (default: float16 on CUDA, float32 on the CPU)")
     parser.add_argument("--out", type=Path, help="folder for the artifacts and results.jsonl")
     parser.add_argument("--device-map-check", metavar="RUN", action="append", default=[],
                         help="method:key=value,... to compare with and without offloading (repeatable)")
@@ -122,11 +128,14 @@ def main() -> None:
         for row in device_map_check(tokenizer, text, args.device_map_check, args.gpu_budget):
             rows.append(row)
             print(json.dumps(row), flush=True)
-    dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
-    model = random_model(llama3_8b_config(args.layers), args.device, dtype)
+    on_cuda = args.device.startswith("cuda")
+    dtype = getattr(torch, args.dtype) if args.dtype else torch.float16 if on_cuda else torch.float32
+    config = AutoConfig.from_pretrained(args.config) if args.config else llama3_8b_config(args.layers)
+    model = random_model(config, args.device, dtype)
     weights = sum(p.numel() * p.element_size() for p in model.parameters()) / GIB
-    print(f"model: Llama-3-8B shape, {args.layers} layers, random {dtype} weights {weights:.1f} GiB on "
-          f"{torch.cuda.get_device_name() if args.device.startswith('cuda') else 'cpu'}", flush=True)
+    shape = f"{args.config}'s shape" if args.config else "Llama-3-8B shape"
+    print(f"model: {shape}, {config.num_hidden_layers} layers, random {dtype} weights {weights:.2f} GiB on "
+          f"{torch.cuda.get_device_name() if on_cuda else 'cpu'} (torch {torch.__version__})", flush=True)
     for spec in args.run:
         rows.append(timed_calibration(model, tokenizer, text, spec, args.out))
         print(json.dumps(rows[-1]), flush=True)
