@@ -9,7 +9,7 @@ import torch
 from kvtool import runtime
 from kvtool.artifacts import Artifact
 from kvtool.calibrate import calibrate
-from kvtool.calibrate.codebook import learn_codebook, learn_product_codebooks
+from kvtool.calibrate.codebook import batched_kmeans, kmeans_objective, learn_codebook, nearest
 from kvtool.data import calibration_sequences, default_text, evaluation_sequences
 from kvtool.eval import fp16_baseline, perplexity
 from kvtool.runtime.cache import CompressedLayer
@@ -21,7 +21,7 @@ from kvtool.runtime.rope import apply_rope, rope_cos_sin
 from kvtool.runtime.stream import TokenStream
 
 
-def nearest(x: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
+def reconstruct(x: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
     """Brute-force nearest-centroid reconstruction of x [B, H, n, D] with codebooks [H, S, K, c]."""
     heads, subspaces, _, width = codebooks.shape
     sub = x.unflatten(-1, (subspaces, width))
@@ -38,7 +38,7 @@ def test_codes_are_packed_nearest_centroids(bits, width):
     assert all(t.dtype == torch.uint8 for t in packed.values())
     held_bits = 8 * sum(t.numel() for t in packed.values()) / x.numel()
     assert held_bits == bits / width  # exactly the code bits, nothing fake-quantized
-    assert torch.equal(codec.decode(packed, 0), nearest(x, codebooks))
+    assert torch.equal(codec.decode(packed, 0), reconstruct(x, codebooks))
 
 
 @pytest.mark.parametrize("rows", [1, 3, 200])
@@ -69,13 +69,24 @@ def test_decode_step_through_the_cache_equals_dequantize_then_attend():
 
 
 def test_weighted_kmeans_follows_the_weights():
-    points = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 10.0], [11.0, 10.0]])
-    single = learn_codebook(points, 1, iterations=5, seed=0, weights=torch.tensor([1.0, 3.0, 0.0, 0.0]))
-    assert torch.allclose(single, torch.tensor([[0.75, 0.0]]), atol=1e-5)  # the weighted mean
-    x = torch.randn(2000, 8)
-    books = learn_product_codebooks(x, 4, 4, iterations=10, seed=1, plus_plus=True)
-    assert books.shape == (2, 16, 4)
-    assert torch.equal(books, learn_product_codebooks(x, 4, 4, iterations=10, seed=1, plus_plus=True))
+    points = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [10.0, 10.0], [11.0, 10.0]]])
+    single = batched_kmeans(points, 1, iterations=5, seed=0, weights=torch.tensor([[1.0, 3.0, 0.0, 0.0]]))
+    assert torch.allclose(single, torch.tensor([[[0.75, 0.0]]]), atol=1e-5)  # the weighted mean
+    pairs = batched_kmeans(points, 2, iterations=5, seed=0)  # two clear clusters: the brute-force optimum
+    assert torch.allclose(pairs[0].sort(0).values, torch.tensor([[0.5, 0.0], [10.5, 10.0]]))
+    x = torch.randn(2, 2000, 4)
+    assert torch.equal(batched_kmeans(x, 16, 10, seed=1), batched_kmeans(x, 16, 10, seed=1))
+
+
+def test_batched_kmeans_objective_never_increases():
+    x, w = torch.randn(6, 500, 4), torch.rand(6, 500)
+    objective = torch.stack([kmeans_objective(x, w, batched_kmeans(x, 32, steps, seed=3, weights=w))
+                             for steps in range(6)])  # same seeds, one more Lloyd step each
+    assert (objective[1:] <= objective[:-1] * (1 + 1e-5)).all() and (objective[-1] < objective[0]).all()
+    centroids = torch.randn(6, 32, 4)
+    brute = (x[:, :, None] - centroids[:, None]).square().sum(-1).min(-1)
+    index, distance = nearest(x, centroids)
+    assert torch.equal(index, brute.indices) and torch.allclose(distance, brute.values, atol=1e-4)
 
 
 def stream_after(codec, tokens: int) -> tuple[TokenStream, torch.Tensor]:
@@ -92,7 +103,7 @@ def test_cq_keys_are_coded_before_rope(model):
     raw = torch.randn(1, 3, 40, 64)
     cos, sin = rope_cos_sin(model, torch.arange(100, 140))
     packed = codec.encode(apply_rope(raw, cos, sin), 100)
-    assert torch.allclose(codec.decode(packed, 100), apply_rope(nearest(raw, codebooks), cos, sin), atol=1e-4)
+    assert torch.allclose(codec.decode(packed, 100), apply_rope(reconstruct(raw, codebooks), cos, sin), atol=1e-4)
 
 
 def test_million_window_is_encoded_whole_and_cq_window_slides():

@@ -3,7 +3,8 @@ of the keys (and of the values), 2**b centroids by k-means with k-means++ seedin
 weighs in with gᵀg, the squared gradient of the language-model loss with respect to it.
 
 Keys are coded before RoPE (docs/methods/cq.md gives the measurement), weighted by the gradients with respect to
-the pre-RoPE key. k-means++ is the original one (one candidate per new centroid, Arthur & Vassilvitskii 2007).
+the pre-RoPE key. k-means++ is the original one (one candidate per new centroid, Arthur & Vassilvitskii 2007), weighted
+like the Lloyd steps; all channel groups of a layer are clustered in one batch (`batched_kmeans`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import torch
 from tqdm import tqdm
 
 from kvtool.calibrate import CalibrationContext, Calibrator, dist, register_calibrator
-from kvtool.calibrate.capture import capture
-from kvtool.calibrate.codebook import SampleBank, learn_product_codebooks
+from kvtool.calibrate.capture import capture, input_device
+from kvtool.calibrate.codebook import SampleBank, batched_kmeans
 from kvtool.models import Layout
 
 
@@ -35,22 +36,17 @@ def calibrate_cq(context: CalibrationContext, params: dict) -> dict[str, torch.T
             if fisher:
                 bank.add(f"key{index}.fisher", sequence_index, group_fisher(layer.key_grads, width))
                 bank.add(f"value{index}.fisher", sequence_index, group_fisher(layer.value_grads, width))
-    subspaces = layout.head_dim // width
+    device = input_device(context.model)  # k-means where the model runs: CUDA on the GPU path
     tensors = {}
     for kind in ("key", "value"):
         per_layer = []
         for index in tqdm(range(layout.num_layers), desc=f"CQ {kind} centroids", disable=not context.progress):
-            vectors = bank.gathered(f"{kind}{index}")
-            weights = bank.gathered(f"{kind}{index}.fisher") if fisher else None
-            per_layer.append(torch.stack([
-                learn_product_codebooks(
-                    vectors[:, head * layout.head_dim : (head + 1) * layout.head_dim], width, params["bits"],
-                    params["iterations"], context.seed + 1009 * index,
-                    None if weights is None else weights[:, head * subspaces : (head + 1) * subspaces],
-                    plus_plus=True,
-                )
-                for head in range(layout.num_kv_heads)
-            ]))
+            # every head's channel groups of the layer as one batch: [n, H * D] -> [H * D / width, n, width]
+            points = bank.gathered(f"{kind}{index}").unflatten(1, (-1, width)).transpose(0, 1).contiguous().to(device)
+            weights = bank.gathered(f"{kind}{index}.fisher").T.to(device) if fisher else None
+            books = batched_kmeans(points, 1 << params["bits"], params["iterations"], context.seed + 1009 * index,
+                                   weights)
+            per_layer.append(books.unflatten(0, (layout.num_kv_heads, -1)).cpu())
         tensors[f"{kind}_codebooks"] = torch.stack(per_layer).half()
     return tensors
 
