@@ -23,8 +23,8 @@ from kvtool.errors import KvtoolError
 
 
 def distance_block(device: torch.device) -> int:
-    """Distance-matrix entries computed at once: cache-sized blocks are fastest on a CPU (measured: 2^19 of floats,
-    2x faster than 2^24), large ones on a GPU; either bounds memory for any number of groups (4 MiB)."""
+    """Distance-matrix entries computed at once: cache-sized blocks are fastest on a CPU (measured: 2^19 floats,
+    2x faster than 2^24), large ones on a GPU; either bounds memory whatever the number of groups (2 MiB, 1 GiB)."""
     return 1 << 19 if device.type == "cpu" else 1 << 28
 
 
