@@ -162,7 +162,8 @@ def fingerprint(model) -> dict:
     for module in attention_modules(model):
         for proj in (module.k_proj, module.v_proj):
             with align_module_device(proj):  # a device map's offloaded weights wait on the meta device until used
-                digest.update(proj.weight.detach().float().cpu().contiguous().numpy().tobytes())
+                # as float16, so the same weights match whether a host loads them in float32 (CPU) or float16 (CUDA)
+                digest.update(proj.weight.detach().to(torch.float16).cpu().contiguous().view(torch.int16).numpy().tobytes())
     rope = getattr(config, "rope_parameters", None) or {"rope_theta": getattr(config, "rope_theta", None)}
     return {
         "architecture": config.model_type,

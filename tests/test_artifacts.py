@@ -11,6 +11,7 @@ from safetensors.torch import save as save_safetensors
 
 from kvtool.artifacts import FORMAT_VERSION, Artifact, load_artifact, tensor_checksum
 from kvtool.errors import KvtoolError
+from kvtool.models import fingerprint
 
 
 @pytest.fixture()
@@ -129,3 +130,17 @@ def test_artifact_for_another_model_is_refused(naive_artifact, model_fingerprint
 def test_save_refuses_a_missing_folder(naive_artifact, tmp_path):
     with pytest.raises(KvtoolError, match="does not exist"):
         naive_artifact.save(tmp_path / "no" / "such" / "a.safetensors")
+
+
+def test_fingerprint_is_the_same_in_float32_and_float16():
+    # artifacts calibrated on a GPU (float16) must load on a CPU host (float32) and back
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=100)
+    model = LlamaForCausalLM(config).eval()
+    single = fingerprint(model)
+    assert fingerprint(model.half()) == single
+    with torch.no_grad():
+        model.model.layers[1].self_attn.v_proj.weight[0, 0] += 1
+    assert fingerprint(model)["kv_weights_sha256"] != single["kv_weights_sha256"]
