@@ -152,6 +152,21 @@ def attention_modules(model) -> list[torch.nn.Module]:
     return modules
 
 
+def attention_device(model, layer_idx: int) -> torch.device:
+    """Where a layer's attention runs: its weights' device, or, for weights that accelerate offloaded to the meta
+    device, the execution device of the closest hook on the path from the model to the layer's K projection."""
+    name = [name for name, module in model.named_modules() if name.endswith("self_attn")][layer_idx] + ".k_proj"
+    weight = model.get_submodule(name).weight
+    if weight.device.type != "meta":
+        return weight.device
+    parts = name.split(".")
+    for depth in range(len(parts), -1, -1):
+        device = getattr(getattr(model.get_submodule(".".join(parts[:depth])), "_hf_hook", None), "execution_device", None)
+        if device is not None:
+            return torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
+    return torch.device("cpu")
+
+
 def fingerprint(model) -> dict:
     """What an artifact must match: architecture, attention shape, RoPE, and a hash of the K/V projection weights."""
     from accelerate.utils import align_module_device

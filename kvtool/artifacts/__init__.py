@@ -11,7 +11,7 @@ import os
 import struct
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -49,6 +49,12 @@ class Artifact:
         artifact = cls(method, schema.resolve_params(params), fingerprint, dict(tensors or {}), dict(calibration or {}))
         artifact.validate()
         return artifact
+
+    def to(self, device: torch.device | str) -> "Artifact":
+        """The same artifact with its tensors on `device` (itself if they are there already)."""
+        if all(t.device == torch.device(device) for t in self.tensors.values()):
+            return self
+        return replace(self, tensors={name: t.to(device) for name, t in self.tensors.items()})
 
     @property
     def schema(self) -> Schema:

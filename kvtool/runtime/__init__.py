@@ -14,7 +14,7 @@ import torch
 
 from kvtool.artifacts import Artifact, load_artifact
 from kvtool.errors import KvtoolError
-from kvtool.models import Layout, fingerprint
+from kvtool.models import Layout, attention_device, fingerprint
 from kvtool.runtime import cq, duo, kivi, kvquant, million, pertensor, qaq  # noqa: F401  (each method module registers its layer plan)
 from kvtool.runtime.cache import CompressedCache, CompressedLayer, use_kvtool_attention
 from kvtool.runtime.codec import RUNTIME_METHODS, HeadGroup
@@ -31,6 +31,13 @@ class CompressedKV:
 
     artifact: Artifact
     composed: list[Artifact] = field(default_factory=list)
+    _copies: dict = field(default_factory=dict, repr=False)  # (artifact index, device) -> artifact on that device
+
+    def on_device(self, index: int, artifact: Artifact, device: torch.device) -> Artifact:
+        """`artifact` with its tensors on `device`, copied once per device (not per layer or per cache)."""
+        if (index, device) not in self._copies:
+            self._copies[(index, device)] = artifact.to(device)
+        return self._copies[(index, device)]
 
     @property
     def name(self) -> str:
@@ -41,11 +48,13 @@ class CompressedKV:
         return "+".join(one(a) for a in [self.artifact, *self.composed])
 
     def layer_groups(self, layer_idx: int, model) -> list[HeadGroup]:
+        # codecs read their codebooks and ranges on the device where the layer's attention runs
+        device = attention_device(model, layer_idx)
         groups = []
         for index, artifact in enumerate([self.artifact, *self.composed]):
             if artifact.method not in RUNTIME_METHODS:
                 raise KvtoolError(f"this runtime has no codec for method '{artifact.method}'")
-            planned = RUNTIME_METHODS[artifact.method](artifact, layer_idx, model)
+            planned = RUNTIME_METHODS[artifact.method](self.on_device(index, artifact, device), layer_idx, model)
             groups = compose_groups(groups, planned) if index else planned
         return groups
 

@@ -73,7 +73,7 @@ class QaqCodec(TensorCodec):
         lo = ordered[..., low].half()  # range of the values left after the outliers
         hi = ordered[..., h * d - 1 - high].half()
         spread = (hi.float() - lo.float()).amax(0)  # widths are shared over the batch: planes hold whole tokens
-        widths = bit_widths(spread, self.sigma(start, n), self.min_bits, self.max_bits)
+        widths = bit_widths(spread, self.sigma(start, n).to(spread.device), self.min_bits, self.max_bits)
         step = (hi.float() - lo.float()).clamp_min(1e-8) / torch.exp2(widths.float())[None]
         levels = torch.exp2(widths.float())[None, :, None] - 1
         codes = ((flat - lo.float()[..., None]) / step[..., None]).floor().clamp_min(0).minimum(levels).to(torch.int32)
@@ -137,6 +137,7 @@ class QaqValues(QaqCodec):
     def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
         in_window = (positions[None, :] <= rows[:, None]) & (rows[:, None] < positions[None, :] + self.window)
         seen = weights.float().masked_fill(~in_window, 0).amax(dim=(0, 1, 2))  # over batch, heads, query rows
+        self.received = self.received.to(seen.device)  # kept where attention runs: no host copy per step
         keep = positions >= self.pending_start
         if not keep.any():
             return
@@ -147,14 +148,14 @@ class QaqValues(QaqCodec):
         self.received[index] = torch.maximum(self.received[index], seen[keep].to(self.received))
 
     def sigma(self, start: int, count: int) -> torch.Tensor:
-        index = torch.arange(start, start + count) - self.pending_start
+        index = torch.arange(start, start + count, device=self.received.device) - self.pending_start
         known = (index >= 0) & (index < self.received.numel())
-        attention = torch.zeros(count)
+        attention = torch.zeros(count, device=self.received.device)
         attention[known] = self.received[index[known]]
         attention[attention <= 0] = 1.0  # tokens encoded before their window was observed: the widest setting
         done = max(start + count - self.pending_start, 0)
         self.received, self.pending_start = self.received[done:], self.pending_start + done
-        tokens = torch.arange(start, start + count) + self.window
+        tokens = torch.arange(start, start + count, device=attention.device) + self.window
         return value_sigma(tokens, self.tolerance, attention)
 
 
