@@ -144,18 +144,23 @@ class Layout:
         return cls(config.num_hidden_layers, config.num_attention_heads, config.num_key_value_heads, head_dim, windows)
 
 
+def attention_names(model) -> list[str]:
+    """Each decoder layer's self-attention module name, in layer order."""
+    names = [name for name, _ in model.named_modules() if name.endswith("self_attn")]
+    if len(names) != Layout.of(model).num_layers:
+        raise KvtoolError("cannot find one self-attention module per layer in this model")
+    return names
+
+
 def attention_modules(model) -> list[torch.nn.Module]:
     """Each decoder layer's self-attention module, in layer order."""
-    modules = [m for name, m in model.named_modules() if name.endswith("self_attn")]
-    if len(modules) != Layout.of(model).num_layers:
-        raise KvtoolError("cannot find one self-attention module per layer in this model")
-    return modules
+    return [model.get_submodule(name) for name in attention_names(model)]
 
 
 def attention_device(model, layer_idx: int) -> torch.device:
     """Where a layer's attention runs: its weights' device, or, for weights that accelerate offloaded to the meta
     device, the execution device of the closest hook on the path from the model to the layer's K projection."""
-    name = [name for name, module in model.named_modules() if name.endswith("self_attn")][layer_idx] + ".k_proj"
+    name = attention_names(model)[layer_idx] + ".k_proj"
     weight = model.get_submodule(name).weight
     if weight.device.type != "meta":
         return weight.device

@@ -127,7 +127,7 @@ def damaged_artifacts(model_fingerprint, tmp_path_factory) -> dict[str, tuple[Pa
         "header-structure-flipped": (flip(good, 8), ("corrupt header",)),
         "header-checksum-flipped": (flip(good, checksum_at + 10), ("checksum",)),
         "data-flipped": (flip(good, len(good) - 6), ("checksum",)),
-        "format-version": (raw_artifact(base, format_version="2"), ("format version 2",)),
+        "format-version": (raw_artifact(base, format_version="99"), ("format version 99",)),
         "no-format-version": (raw_artifact(base, format_version=None), ("not a kvtool artifact",)),
         "unknown-method": (raw_artifact(base, method="zstd-magic"), ("unknown method 'zstd-magic'",)),
         "other-method": (raw_artifact(base, method="kivi", params=json.dumps({"bits": 2, "group_size": 32,

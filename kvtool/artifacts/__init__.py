@@ -23,7 +23,7 @@ from kvtool import __version__
 from kvtool.artifacts.schema import SCHEMAS, Param, Schema, schema_for
 from kvtool.errors import KvtoolError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the fingerprint hashes K/V weights as float16 (1: float32)
 MAX_HEADER_BYTES = 16 << 20  # a kvtool header is a few KB; anything near this is not ours
 PREFIX = "kvtool."
 
