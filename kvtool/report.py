@@ -278,7 +278,7 @@ MARKERS = {"kvtool": "o", "transformers QuantizedCache": "X", "kvpress": "^"}
 def plot_bits_vs_ppl(rows: list[Row], path: Path) -> Path:
     """Bits per element held against perplexity change, one point per row; peers with their own markers."""
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(9, 6))
+    figure, axes = plt.subplots(figsize=(11, 7))
     for source, marker in MARKERS.items():
         points = [r for r in rows if r.source == source and r.bits_per_element is not None and r.ppl_change is not None]
         if not points:
@@ -287,7 +287,8 @@ def plot_bits_vs_ppl(rows: list[Row], path: Path) -> Path:
                      label=source, alpha=0.8)
         for index, r in enumerate(points):  # kvtool labels above, peers' below in two rows: fewer overlaps
             offset = 4 if source == "kvtool" else -10 - 9 * (index % 2)
-            axes.annotate(r.name, (r.bits_per_element, r.ppl_change), fontsize=7, textcoords="offset points",
+            short = re.sub(r"\w+=", "", r.name)  # "cq(channels_per_group=4,bits=8)" -> "cq(4,8)": the table has the names
+            axes.annotate(short, (r.bits_per_element, r.ppl_change), fontsize=7, textcoords="offset points",
                           xytext=(5, offset))
     axes.set_yscale("symlog", linthresh=1.0)
     axes.set_xlabel("bits per element held (everything the cache holds, vs 16 for fp16)")
