@@ -157,16 +157,24 @@ def attention_modules(model) -> list[torch.nn.Module]:
     return [model.get_submodule(name) for name in attention_names(model)]
 
 
-def attention_device(model, layer_idx: int) -> torch.device:
-    """Where a layer's attention runs: its weights' device, or, for weights that accelerate offloaded to the meta
-    device, the execution device of the closest hook on the path from the model to the layer's K projection."""
-    name = attention_names(model)[layer_idx] + ".k_proj"
-    weight = model.get_submodule(name).weight
-    if weight.device.type != "meta":
-        return weight.device
-    parts = name.split(".")
+def attention_devices(model) -> list[torch.device]:
+    """Where each layer's attention runs: its K projection's device, or accelerate's execution device for weights
+    offloaded to the meta device."""
+    devices = []
+    for name in attention_names(model):
+        path = f"{name}.k_proj"
+        device = model.get_submodule(path).weight.device
+        devices.append(execution_device(model, path) if device.type == "meta" else device)
+    return devices
+
+
+def execution_device(model, path: str) -> torch.device:
+    """The execution device of the closest accelerate hook on the way from the model to submodule `path` (the CPU if
+    none has one)."""
+    parts = path.split(".")
     for depth in range(len(parts), -1, -1):
-        device = getattr(getattr(model.get_submodule(".".join(parts[:depth])), "_hf_hook", None), "execution_device", None)
+        hook = getattr(model.get_submodule(".".join(parts[:depth])), "_hf_hook", None)
+        device = getattr(hook, "execution_device", None)
         if device is not None:
             return torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
     return torch.device("cpu")
@@ -183,7 +191,7 @@ def fingerprint(model) -> dict:
         for proj in (module.k_proj, module.v_proj):
             with align_module_device(proj):  # a device map's offloaded weights wait on the meta device until used
                 # as float16, so the same weights match whether a host loads them in float32 (CPU) or float16 (CUDA)
-                digest.update(proj.weight.detach().to(torch.float16).cpu().contiguous().view(torch.int16).numpy().tobytes())
+                digest.update(proj.weight.detach().to(torch.float16).cpu().contiguous().numpy().tobytes())
     rope = getattr(config, "rope_parameters", None) or {"rope_theta": getattr(config, "rope_theta", None)}
     return {
         "architecture": config.model_type,

@@ -170,7 +170,7 @@ def test_duo_composes_with_a_quantizer_in_either_order(model, tokenizer, model_f
         cache = kv.make_cache(model)
         with torch.no_grad():
             results.append(forward(model, ids, cache).logits)
-        groups = [g for index in range(30) for g in kv.layer_groups(index, model)]
+        groups = [g for index in range(30) for g in kv.layer_groups(index, model, torch.device("cpu"))]
         assert all(isinstance(g.keys, (KiviKeys, HeadSubset)) for g in groups)
         assert all(isinstance(g.values, (KiviValues, HeadSubset)) for g in groups)
         assert sum(len(g.heads) for g in groups if g.recent == 64 and g.sink == 4) == 45

@@ -14,7 +14,7 @@ import torch
 
 from kvtool.artifacts import Artifact, load_artifact
 from kvtool.errors import KvtoolError
-from kvtool.models import Layout, attention_device, fingerprint
+from kvtool.models import Layout, attention_devices, fingerprint
 from kvtool.runtime import cq, duo, kivi, kvquant, million, pertensor, qaq  # noqa: F401  (each method module registers its layer plan)
 from kvtool.runtime.cache import CompressedCache, CompressedLayer, use_kvtool_attention
 from kvtool.runtime.codec import RUNTIME_METHODS, HeadGroup
@@ -47,9 +47,8 @@ class CompressedKV:
 
         return "+".join(one(a) for a in [self.artifact, *self.composed])
 
-    def layer_groups(self, layer_idx: int, model) -> list[HeadGroup]:
-        # codecs read their codebooks and ranges on the device where the layer's attention runs
-        device = attention_device(model, layer_idx)
+    def layer_groups(self, layer_idx: int, model, device: torch.device) -> list[HeadGroup]:
+        """The layer's head groups; their codecs read the artifacts' tensors on `device`, where its attention runs."""
         groups = []
         for index, artifact in enumerate([self.artifact, *self.composed]):
             if artifact.method not in RUNTIME_METHODS:
@@ -66,8 +65,8 @@ class CompressedKV:
         layout = Layout.of(model)
         use_kvtool_attention(model)
         layers = [
-            CompressedLayer(self.layer_groups(index, model), layout.num_kv_heads, layout.sliding_windows[index])
-            for index in range(layout.num_layers)
+            CompressedLayer(self.layer_groups(index, model, device), layout.num_kv_heads, layout.sliding_windows[index])
+            for index, device in enumerate(attention_devices(model))
         ]
         return CompressedCache(layers)
 
