@@ -20,7 +20,7 @@ from kvtool.models import Layout
 from kvtool.plots import format_head_map, save_head_map
 from kvtool.runtime.compose import HeadSubset
 from kvtool.runtime.duo import binarize
-from kvtool.runtime.generate import forward, greedy
+from kvtool.runtime.generate import forward, greedy, prefill
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 
 SMALL = {"num_passkeys": 2, "passkey_words": 4, "train_sink": 8, "train_recent": 32, "min_context": 200}
@@ -148,6 +148,30 @@ def test_streaming_heads_stop_growing_while_generating(model, tokenizer, model_f
         for group in layer.groups:
             if group.recent is not None:
                 assert group.keys.sink_len + group.keys.tail.shape[2] <= 2 + 8
+
+
+def test_streaming_runtime_equals_dense_masked_attention(model, tokenizer, model_fingerprint):
+    """The cache (chunked prefill, old tokens of streaming heads dropped) computes what dense attention with each
+    streaming head's sink + recent mask computes: closer than the same mask one token wider by a wide margin."""
+    gates = torch.rand(30, 3, generator=torch.Generator().manual_seed(5))
+    duo = duo_artifact(model_fingerprint, gates, streaming_fraction=0.5, sink=4, recent=32)
+    ids = tokenizer("Every streaming head keeps sinks and a window. " * 30, return_tensors="pt").input_ids
+    with torch.no_grad():
+        cached = prefill(model, ids, runtime.load(duo, model).make_cache(model), chunk=100)
+    dense_name = "kvtool_test_duo_dense"
+    AttentionMaskInterface.register(dense_name, sdpa_mask)
+    previous = model.config._attn_implementation
+    differences = []
+    try:
+        for recent in (32, 33):
+            AttentionInterface.register(dense_name, GatedAttention(duo.tensors["retrieval"].float(), 4, recent))
+            model.set_attn_implementation(dense_name)
+            with torch.no_grad():
+                dense = model(input_ids=ids, use_cache=False, logits_to_keep=1).logits[:, -1]
+            differences.append((cached - dense).abs().max().item())
+    finally:
+        model.set_attn_implementation(previous)
+    assert ids.shape[1] > 250 and differences[0] < 0.05 and differences[0] * 4 < differences[1]
 
 
 def test_head_subset_codec_equals_the_codec_on_those_heads():
