@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import torch
 
-_BIT = torch.arange(8, dtype=torch.uint8)
+
+def _bits(count: int, device: torch.device) -> torch.Tensor:
+    """Bit positions 0 .. count - 1, made on the device: copying them from the host would wait for its queue."""
+    return torch.arange(count, dtype=torch.uint8, device=device)
 
 
 def pack_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
@@ -23,19 +26,19 @@ def pack_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
         raise ValueError(f"{n} codes of {bits} bits do not fill whole bytes")
     if bits == 8:
         return codes.to(torch.uint8).contiguous()
-    bit = _BIT[:bits].to(codes.device)
+    bit = _bits(bits, codes.device)
     stream = (codes.to(torch.uint8).unsqueeze(-1) >> bit) & 1  # [..., N, bits]
     stream = stream.reshape(*codes.shape[:-1], n * bits // 8, 8)
-    return (stream << _BIT.to(codes.device)).sum(-1, dtype=torch.uint8)
+    return (stream << _bits(8, codes.device)).sum(-1, dtype=torch.uint8)
 
 
 def unpack_bits(packed: torch.Tensor, bits: int) -> torch.Tensor:
     """Inverse of pack_bits: packed uint8 [..., M] -> codes uint8 [..., M * 8 / bits]."""
     if bits == 8:
         return packed
-    stream = (packed.unsqueeze(-1) >> _BIT.to(packed.device)) & 1  # [..., M, 8]
+    stream = (packed.unsqueeze(-1) >> _bits(8, packed.device)) & 1  # [..., M, 8]
     stream = stream.reshape(*packed.shape[:-1], packed.shape[-1] * 8 // bits, bits)
-    return (stream << _BIT[:bits].to(packed.device)).sum(-1, dtype=torch.uint8)
+    return (stream << _bits(bits, packed.device)).sum(-1, dtype=torch.uint8)
 
 
 def pack_planes(codes: torch.Tensor, bits: int) -> torch.Tensor:
