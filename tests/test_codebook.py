@@ -134,6 +134,7 @@ def test_million_window_is_encoded_whole_and_cq_window_slides():
     codebooks = torch.randn(3, 32, 256, 2)
     million, x = stream_after(MillionCodec(codebooks, 8, 128), 300)
     assert million.store_end == 256 and torch.equal(million.tail, x[:, :, 256:].half())  # flushed at 129 and 257
+    assert million.codec.encode_on_side_stream and million.encoding is None  # a side stream on CUDA only
     cq, x = stream_after(CoupledCodec(codebooks, 8, 128), 300)
     assert cq.store_end == 300 - 128 and torch.equal(cq.tail, x[:, :, 172:].half())
 

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from kvtool import runtime
+from kvtool.artifacts import Artifact
 from kvtool.calibrate import calibrate
 from kvtool.data import default_text
-from kvtool.models import load_model
+from kvtool.models import fingerprint, load_model
+from kvtool.runtime.side_stream import SIDE_STREAMS
 
 # Every method with calibrated tensors, at settings small enough for the CPU.
 SETTINGS = {
@@ -60,3 +62,31 @@ def test_an_artifact_runs_where_the_model_runs(method, model, tokenizer, prompt,
         agree = (on_gpu.argmax(-1) == reference.argmax(-1)).float().mean().item()
         assert agree > 0.9, agree  # float32 on both; a code near a rounding boundary may flip a near-tied token
         assert (on_gpu - reference).abs().mean() < 0.02
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="side streams are CUDA's")
+def test_million_window_encoded_on_a_side_stream_equals_the_synchronous_encode(gpu_model, tokenizer):
+    """Codes and logits bit for bit over a 300-token prefill (256 tokens flushed at once) and 300 decode steps
+    (flushes at positions 384 and 512). Random codebooks: the test needs neither faiss nor a calibration."""
+    model_fingerprint = fingerprint(gpu_model)
+    shape = (1, 1, model_fingerprint["head_dim"] // 2, 256, 2)
+    books = {name: torch.randn(shape, generator=torch.Generator().manual_seed(seed)).half()
+             for seed, name in enumerate(("key_codebooks", "value_codebooks"))}
+    kv = runtime.load(Artifact.build("million", {"residual": 128}, model_fingerprint, books), gpu_model)
+    ids = tokenizer(default_text("evaluation")[:8000], return_tensors="pt").input_ids[:, :600].cuda()
+
+    def run(on_side_stream: bool):
+        cache = kv.make_cache(gpu_model)
+        for stream in cache.streams():
+            stream.codec.encode_on_side_stream = on_side_stream
+        with torch.no_grad():
+            steps = [gpu_model(ids[:, :300], past_key_values=cache).logits]
+            steps += [gpu_model(ids[:, t : t + 1], past_key_values=cache).logits for t in range(300, 600)]
+        return torch.cat(steps, 1), cache
+
+    (side, side_cache), (synchronous, synchronous_cache) = run(True), run(False)
+    assert ids.device in SIDE_STREAMS
+    for on_side, in_order in zip(side_cache.streams(), synchronous_cache.streams()):
+        assert on_side.store_end == in_order.store_end == 512
+        assert torch.equal(on_side.packed()["codes"], in_order.packed()["codes"])
+    assert torch.equal(side, synchronous)

@@ -36,6 +36,7 @@ class TensorCodec(ABC):
 
     unit: int = 1  # tokens encoded together; the cache only encodes whole units
     encodes_after_attention: bool = False  # values only: encode once observe_attention has seen the chunk's weights
+    encode_on_side_stream: bool = False  # on CUDA, encode on a side stream until the codes are read (side_stream.py)
     layout: PackedLayout | None = None  # set where a fused GPU kernel can read the packed form; else reference path
 
     def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:

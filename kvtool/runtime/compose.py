@@ -24,7 +24,7 @@ class HeadSubset(TensorCodec):
 
     def __init__(self, codec: TensorCodec, positions: list[int], group_heads: int) -> None:
         self.codec, self.positions, self.group_heads = codec, positions, group_heads
-        self.unit = codec.unit
+        self.unit, self.encode_on_side_stream = codec.unit, codec.encode_on_side_stream
 
     def _widen(self, x: torch.Tensor) -> torch.Tensor:
         full = x.new_zeros(x.shape[0], self.group_heads, *x.shape[2:])

@@ -1,5 +1,6 @@
 """MILLION (arXiv 2504.03661): product quantization of post-RoPE keys and of values, attention by ADC, and a
-window of the most recent tokens kept fp16 and encoded as a whole once full (the paper's non-blocking quantization).
+window of the most recent tokens kept fp16 and encoded as a whole once full, on CUDA on a side stream (the paper's
+non-blocking quantization; runtime/side_stream.py).
 
 As in the reference (ZongwuWang/MILLION, DynamicPQCache.decoding): the window holds up to `residual` tokens; the
 token that arrives when it is full first flushes it to codes, so a query reads 1..residual newest tokens in fp16.
@@ -17,6 +18,8 @@ from kvtool.runtime.codec import HeadGroup, register_method
 
 
 class MillionCodec(CodebookCodec):
+    encode_on_side_stream = True  # the paper's non-blocking quantization of the full window
+
     def __init__(self, codebooks: torch.Tensor, bits: int, residual: int) -> None:
         super().__init__(codebooks, bits)
         self.residual = residual

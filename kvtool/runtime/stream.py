@@ -9,6 +9,9 @@ Attention is exact to the method's protocol for every query of a chunk, not only
 reads token j compressed iff j < fp_from(t) (the codec's rule), so a chunked prefill sees what token-by-token
 decoding would. Tokens that some queries of the chunk read compressed and others in fp16 are held in both forms
 until the chunk's attention is done (`settle`).
+
+On CUDA, a codec that asks for `encode_on_side_stream` (MILLION) encodes on a side stream (runtime/side_stream.py);
+the codes land in the buffers the first time the store is read, so the main stream waits for them only then.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from kvtool.runtime.codec import Packed, TensorCodec
+from kvtool.runtime.side_stream import SideEncode
 
 
 class Buffer:
@@ -59,7 +63,8 @@ class TokenStream:
         self.codec, self.sink, self.recent = codec, sink, recent
         self.length = 0
         self.sinks: torch.Tensor | None = None
-        self.store: dict[str, Buffer] = {}
+        self.buffers: dict[str, Buffer] = {}  # read them through `store`
+        self.encoding: SideEncode | None = None  # tokens up to store_end still being encoded on the side stream
         self.store_start = self.store_end = sink
         self.tail: torch.Tensor | None = None
         self.tail_start = sink
@@ -69,6 +74,12 @@ class TokenStream:
         """Preallocate the packed store for `tokens` positions, so long contexts append in place without regrowth
         (a windowed stream for its window alone)."""
         self.reserved = tokens if self.recent is None else min(tokens, self.recent)
+
+    @property
+    def store(self) -> dict[str, Buffer]:
+        """The packed buffers, holding every token up to store_end."""
+        self._land()
+        return self.buffers
 
     # ---- writing ------------------------------------------------------------------------------------------
     def append(self, x: torch.Tensor) -> None:
@@ -95,10 +106,23 @@ class TokenStream:
         encode_to = self.fp_from(torch.tensor([query_position])).item()
         if encode_to > self.store_end:
             fresh = self.tail[:, :, self.store_end - self.tail_start : encode_to - self.tail_start]
-            for name, tensor in self.codec.encode(fresh, self.store_end).items():
-                rows = -(-self.reserved * tensor.shape[2] // fresh.shape[2])  # packed rows per token may be < 1
-                self.store.setdefault(name, Buffer()).append(tensor, rows)
+            self._land()  # the buffers grow in position order
+            if self.codec.encode_on_side_stream and fresh.is_cuda:
+                self.encoding = SideEncode(self.codec, fresh, self.store_end)
+            else:
+                self._append_packed(self.codec.encode(fresh, self.store_end), fresh.shape[2])
             self.store_end = encode_to
+
+    def _append_packed(self, packed: Packed, tokens: int) -> None:
+        for name, tensor in packed.items():
+            rows = -(-self.reserved * tensor.shape[2] // tokens)  # packed rows per token may be < 1
+            self.buffers.setdefault(name, Buffer()).append(tensor, rows)
+
+    def _land(self) -> None:
+        """Append the codes of a side-stream encode to the buffers (on the GPU the main stream waits; the host not)."""
+        if self.encoding is not None:
+            encoding, self.encoding = self.encoding, None
+            self._append_packed(encoding.result(), encoding.tokens)
 
     def settle(self) -> None:
         """After the chunk's attention: drop fp16 copies of stored tokens, and stored units out of the window."""
