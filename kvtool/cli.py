@@ -199,6 +199,7 @@ def run(
     typer.echo(
         f"\n[{kv.name}] {len(produced)} tokens in {seconds:.1f} s; cache holds {cache.nbytes():,} bytes for "
         f"{tokens} tokens vs fp16 {fp16:,} ({cache.nbytes() / fp16:.3f}x)"
+        + (f", plus {cache.host_nbytes():,} bytes in host memory" if cache.host_nbytes() else "")
     )
 
 
@@ -260,14 +261,19 @@ def evaluate(
         return
     if task == "ppl":
         base = rows[0]["perplexity"]
-        typer.echo(f"{'cache':44s} {'ppl':>8s} {'change':>8s} {'bits/elem':>9s} {'quant.part':>10s} {'bytes/token':>11s}")
+        host = any(row["host_bytes"] for row in rows)  # a column only where some cache keeps a host copy
+        typer.echo(f"{'cache':44s} {'ppl':>8s} {'change':>8s} {'bits/elem':>9s} {'quant.part':>10s} {'bytes/token':>11s}"
+                   + (f" {'host/token':>10s}" if host else ""))
         for row in rows:
             quant = f"{row['compressed_bits']:.2f}" if row["compressed_bits"] else "-"
+            host_per_token = f"{row['host_bytes'] / row['cache_tokens']:,.0f}" if row["host_bytes"] else "-"
             typer.echo(
                 f"{row['name'][:44]:44s} {row['perplexity']:8.3f} {100 * (row['perplexity'] / base - 1):+7.2f}% "
                 f"{row['bits_per_element']:9.2f} {quant:>10s} {row['cache_bytes'] / row['cache_tokens']:11,.0f}"
+                + (f" {host_per_token:>10s}" if host else "")
             )
-        typer.echo(f"({rows[0]['tokens']} predicted tokens; memory after {rows[0]['cache_tokens']} cached tokens)")
+        typer.echo(f"({rows[0]['tokens']} predicted tokens; memory after {rows[0]['cache_tokens']} cached tokens"
+                   + ("; host/token: bytes in host memory beside the cache)" if host else ")"))
     else:
         cells = list(rows[0]["accuracy"])
         typer.echo(f"{'cache':44s} " + " ".join(f"{c:>10s}" for c in cells) + f" {'mean':>6s}")

@@ -37,6 +37,7 @@ class PerplexityResult:
     cache_tokens: int
     fp16_bytes: int  # what an fp16 cache of the same tokens holds
     compressed_bits: float | None  # bits per element of the compressed part alone (fp16 window and sinks aside)
+    host_bytes: int  # held in host memory beside the cache (QAQ's full-precision copy), when cache_bytes is taken
 
     @property
     def bits_per_element(self) -> float:
@@ -64,7 +65,8 @@ def perplexity(model, sequences: list[torch.Tensor], kv: CompressedKV, chunk: in
             count += targets.numel()
     tokens = sequences[-1].numel()
     return PerplexityResult(kv.name, math.exp(nll / count), count, cache.nbytes(), tokens,
-                            tokens * fp16_bytes_per_token(model), cache.compressed_bits_per_element())
+                            tokens * fp16_bytes_per_token(model), cache.compressed_bits_per_element(),
+                            cache.host_nbytes())
 
 
 @dataclass
@@ -72,6 +74,7 @@ class PasskeyResult:
     name: str
     accuracy: dict[str, float] = field(default_factory=dict)  # "length@depth" -> fraction of trials retrieved
     cache_bytes: dict[str, int] = field(default_factory=dict)  # length -> bytes held after the prompt
+    host_bytes: dict[str, int] = field(default_factory=dict)  # length -> bytes held in host memory beside the cache
 
     @property
     def mean(self) -> float:
@@ -96,6 +99,7 @@ def passkey(model, tokenizer, kv: CompressedKV, lengths: list[int], depths: list
             answer = tokenizer.decode(list(greedy(model, prompt.input_ids, cache, max_new_tokens=8)))
             hits += prompt.key in answer
             result.cache_bytes[str(length)] = cache.nbytes()
+            result.host_bytes[str(length)] = cache.host_nbytes()
             bar.update()
         result.accuracy[f"{length}@{depth:g}"] = hits / trials
     bar.close()

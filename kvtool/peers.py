@@ -96,6 +96,9 @@ class MeasuredQuantizedCache(QuantizedCache):
     def nbytes(self) -> int:
         return held_bytes(self._stores(with_residual=True))
 
+    def host_nbytes(self) -> int:
+        return 0  # everything it holds is counted in nbytes
+
     def compressed_bits_per_element(self) -> float | None:
         """Bits per element of the quantized store alone (codes, scales, zero points), the residual aside."""
         stores = [store for pair in self._stores(with_residual=False) for store in pair if store is not None]

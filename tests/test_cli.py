@@ -47,6 +47,7 @@ def test_bad_command_lines(tmp_path, kivi_file):
         (["calibrate", "--method", "pertensor", "--out", str(out), "--data", str(empty)], "is empty"),
         (["calibrate", "--method", "kivi", "--out", str(tmp_path / "no" / "a.safetensors")], "folder does not exist"),
         (["calibrate", "--method", "kivi", "--residual", "100", "--out", str(out)], "multiple of group_size"),
+        (["calibrate", "--method", "qaq", "--param", "host_copy=yes", "--out", str(out)], "must be of type bool"),
         (["run", "--artifact", str(tmp_path / "missing.safetensors"), "--prompt", "hi"], "artifact not found"),
         (["inspect", str(garbage)], "not a kvtool artifact"),
         (["eval", "--artifact", kivi_file, "--task", "bogus"], "--task"),
@@ -72,6 +73,18 @@ def test_calibrate_inspect_run(tmp_path):
     ran = kvtool("run", "--artifact", str(path), "--prompt", "What is the capital of France?", "--max-new-tokens", "8")
     assert ran.returncode == 0, ran.stderr
     assert "Paris" in ran.stdout and "cache holds" in ran.stdout
+
+
+def test_eval_shows_host_memory_in_its_own_column(tmp_path, model_fingerprint):
+    layers, heads = model_fingerprint["num_layers"], model_fingerprint["num_kv_heads"]
+    tensors = {"tolerance": torch.tensor([0.05, 0.5]), "query_norm": torch.ones(layers, heads)}
+    path = Artifact.build("qaq", {"host_copy": True}, model_fingerprint, tensors).save(tmp_path / "qaq.safetensors")
+    result = kvtool("eval", "--artifact", str(path), "--sequences", "1", "--seq-len", "32")
+    assert result.returncode == 0, result.stderr
+    header, fp16, qaq = result.stdout.splitlines()[:3]
+    fp16_per_token = 2 * 2 * layers * heads * model_fingerprint["head_dim"]  # the host copy holds every K/V in fp16
+    assert header.split()[-1] == "host/token" and fp16.split()[-1] == "-"
+    assert qaq.split()[-1] == f"{fp16_per_token:,}" and qaq.split()[-2] != f"{fp16_per_token:,}"
 
 
 def test_runtime_runs_without_calibration_dependencies(tmp_path):

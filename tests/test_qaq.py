@@ -1,5 +1,6 @@
 """QAQ: the paper's width rule, clamp, bit-exact mixed-width planes, fp16 outliers, attention-driven value widths,
-exact chunked prefill, artifact checks, and a real-model run against fp16."""
+exact chunked prefill, artifact checks, a real-model run against fp16, and the host-copy option (widths recomputed
+for every query, tokens re-encoded from their fp16 host copy, host bytes reported apart from the cache)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.errors import KvtoolError
 from kvtool.runtime import load
-from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.cache import CompressedCache, CompressedLayer
 from kvtool.runtime.codec import HeadGroup
 from kvtool.runtime.qaq import QaqKeys, QaqValues, bit_widths, key_sigma, outlier_counts, value_sigma
 
@@ -94,30 +95,76 @@ def test_value_widths_grow_with_the_attention_received():
     assert torch.equal(widths, expected)
 
 
-def _layer() -> CompressedLayer:
-    return CompressedLayer([HeadGroup([0, 1], QaqKeys(0.05, 3.0, **SETTINGS), QaqValues(0.5, **SETTINGS))], 2)
+def _layer(host_copy: bool = False, value_tolerance: float = 0.5) -> CompressedLayer:
+    settings = {**SETTINGS, "host_copy": host_copy}
+    return CompressedLayer([HeadGroup([0, 1], QaqKeys(0.05, 3.0, **settings),
+                                      QaqValues(value_tolerance, **settings))], 2)
 
 
-def test_chunked_prefill_matches_token_by_token():
+def _run(layer: CompressedLayer, k, v, q, chunks) -> torch.Tensor:
+    outs, lo = [], 0
+    for c in chunks:
+        layer.update(k[:, :, lo : lo + c], v[:, :, lo : lo + c])
+        outs.append(layer.attend(q[:, :, lo : lo + c], None, 0.125))
+        lo += c
+    return torch.cat(outs, 1)
+
+
+@pytest.mark.parametrize("host_copy", [False, True])
+def test_chunked_prefill_matches_token_by_token(host_copy):
     torch.manual_seed(0)
     k, v, q = torch.randn(1, 2, 200, 64), torch.randn(1, 2, 200, 64), torch.randn(1, 4, 200, 64) * 3
-
-    def run(chunks):
-        layer, outs, lo = _layer(), [], 0
-        for c in chunks:
-            layer.update(k[:, :, lo : lo + c], v[:, :, lo : lo + c])
-            outs.append(layer.attend(q[:, :, lo : lo + c], None, 0.125))
-            lo += c
-        return torch.cat(outs, 1), layer
-
-    stepwise, stepped = run([1] * 200)
+    stepped = _layer(host_copy)
+    stepwise = _run(stepped, k, v, q, [1] * 200)
     for chunks in ([100, 100], [37, 1, 1, 150, 11]):
-        chunked, layer = run(chunks)
+        layer = _layer(host_copy)
+        chunked = _run(layer, k, v, q, chunks)
         assert (chunked - stepwise).abs().max() < 1e-4
-        for a, b in zip(layer.groups[0].values.packed().values(), stepped.groups[0].values.packed().values()):
-            assert torch.equal(a, b)
+        for kind in ("keys", "values") if host_copy else ("values",):  # host copy: key widths change with T too
+            one, other = getattr(layer.groups[0], kind).packed(), getattr(stepped.groups[0], kind).packed()
+            assert one.keys() == other.keys() and all(torch.equal(one[name], other[name]) for name in one)
     widths = stepped.groups[0].values.packed()["widths"]
     assert widths.shape[2] == 195 and len(set(widths.flatten().tolist())) > 1  # the window of 5 stays fp16
+
+
+def _fresh_quantization(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Token(s) x quantized from scratch at exactly `width` bits (a codec clamped to that width)."""
+    codec = QaqValues(1.0, **{**SETTINGS, "min_bits": width, "max_bits": width})
+    return codec.decode(codec.encode(x, 0), 0)
+
+
+def test_host_copy_rewidens_a_token_from_its_host_copy():
+    """Token 3 gets uniform attention in its window, then all of it: with the host copy its value width rises, and
+    every stored token decodes as the fresh quantization of its fp16 original at its current width."""
+    torch.manual_seed(0)
+    k, v = torch.randn(1, 2, 40, 64), torch.randn(1, 2, 40, 64)
+    q = torch.zeros(1, 4, 40, 64)  # queries 0..19 attend uniformly
+    q[:, :, 20:] = 2 * k[:, :1, 3:4].repeat(1, 4, 1, 1)  # queries 20.. attend to token 3 (weight ~1)
+    widths = {}
+    for host_copy in (False, True):
+        layer = _layer(host_copy, value_tolerance=1.0)
+        _run(layer, k, v, q, [10, 30])
+        values = layer.groups[0].values
+        widths[host_copy] = values.packed()["widths"][0, 0].long()
+    assert widths[True][3] > widths[False][3]  # without the host copy token 3 keeps the width of its window
+    decoded = values.codec.decode(values.packed(), 0)
+    for token, width in enumerate(widths[True].tolist()):
+        fresh = _fresh_quantization(v[:, :, token : token + 1].half(), width)
+        assert torch.equal(decoded[:, :, token : token + 1], fresh), token
+
+
+def test_host_copy_bytes_are_reported_apart_from_the_cache():
+    torch.manual_seed(0)
+    k, v, q = torch.randn(1, 2, 50, 64), torch.randn(1, 2, 50, 64), torch.randn(1, 4, 50, 64)
+    caches = {}
+    for host_copy in (False, True):
+        caches[host_copy] = CompressedCache([_layer(host_copy)])
+        _run(caches[host_copy].layers[0], k, v, q, [50])
+    assert caches[True].host_nbytes() == 2 * k.numel() + 2 * v.numel()  # every key and value, fp16
+    assert caches[False].host_nbytes() == 0
+    for cache in caches.values():  # the cache's own bytes: packed store and fp16 window, never the host copy
+        assert cache.nbytes() == sum(s.compressed_nbytes() + s.full_precision_nbytes() for s in cache.streams())
+        assert cache.nbytes() < caches[True].host_nbytes()
 
 
 def test_artifact_checks_cover_the_qaq_tensors(model_fingerprint, model):
@@ -134,6 +181,20 @@ def test_artifact_checks_cover_the_qaq_tensors(model_fingerprint, model):
     bad = Artifact.build("qaq", layer, model_fingerprint, {**good, "tolerance": torch.tensor([0.0, 1.0])})
     with pytest.raises(KvtoolError, match="positive"):
         load(bad).make_cache(model)
+
+
+def test_perplexity_reports_host_bytes(model, model_fingerprint):
+    from kvtool.eval import fp16_baseline, perplexity
+
+    layers, heads = model_fingerprint["num_layers"], model_fingerprint["num_kv_heads"]
+    tensors = {"tolerance": torch.tensor([0.05, 0.5]), "query_norm": torch.ones(layers, heads)}
+    kv = load(Artifact.build("qaq", {"host_copy": True}, model_fingerprint, tensors), model)
+    ids = torch.arange(100, 140)
+    rows = [perplexity(model, [ids], candidate, progress=False).as_dict() for candidate in (fp16_baseline(model), kv)]
+    assert rows[0]["host_bytes"] == 0
+    assert rows[1]["host_bytes"] == 2 * 2 * layers * heads * model_fingerprint["head_dim"] * ids.numel()
+    assert rows[1]["cache_bytes"] < rows[0]["cache_bytes"]  # the host copy is not counted as cache
+    assert "host_copy=True" in rows[1]["name"]
 
 
 def test_calibrated_cache_generates_like_fp16(model, tokenizer):

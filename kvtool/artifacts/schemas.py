@@ -141,6 +141,8 @@ register_schema(
             "level": Param(str, "head", choices=("head", "layer"),
                            help="one range and width per token and KV head (the paper's notation), or per layer"),
             "query_quantile": Param(float, 0.9, min=0.0, max=1.0, help="quantile of ‖q‖²/D the key bound uses"),
+            "host_copy": Param(bool, False, help="keep every token's fp16 K/V in host memory and re-encode a token "
+                               "from it whenever its width changes (paper §4.2); reported apart from the cache"),
         },
         tensors=lambda fp, params: {
             "tolerance": ((2,), torch.float32),

@@ -30,6 +30,9 @@ class GroupState:
         self.sink, self.recent = group.sink, group.recent
         self.keys = TokenStream(group.keys, group.sink, group.recent)
         self.values = TokenStream(group.values, group.sink, group.recent)
+        self.keeps_host_copy = group.keys.keeps_host_copy or group.values.keeps_host_copy
+        # a codec that re-encodes its store before every query needs a chunk's queries one position at a time
+        self.query_block = 1 if self.keeps_host_copy else QUERY_BLOCK
         self._head_tensor: torch.Tensor | None = None
 
     def attend(self, query, positions, mask, scaling, softcap) -> torch.Tensor:
@@ -37,6 +40,9 @@ class GroupState:
         batch, q_heads, steps, dim = query.shape
         kv_heads = len(self.heads)
         per_kv = q_heads // kv_heads
+        if self.keeps_host_copy:  # one query position per call
+            for stream in (self.keys, self.values):
+                stream.reencode_for(int(positions[0]))
         # GQA without copying keys: the query heads of a KV head become extra rows, row r is position r % steps
         rows_query = query.float().reshape(batch, kv_heads, per_kv * steps, dim) * scaling
         rows = positions.repeat(per_kv)
@@ -134,8 +140,8 @@ class CompressedLayer(CacheLayerMixin):
         out = torch.empty(batch, q_heads, steps, dim, dtype=torch.float32, device=query.device)
         for state in self.groups:
             q_index = torch.tensor([h * per_kv + i for h in state.heads for i in range(per_kv)], device=query.device)
-            for lo in range(0, steps, QUERY_BLOCK):
-                block = slice(lo, min(lo + QUERY_BLOCK, steps))
+            for lo in range(0, steps, state.query_block):
+                block = slice(lo, min(lo + state.query_block, steps))
                 block_mask = None if mask is None else mask[:, :, block]
                 out[:, q_index, block] = state.attend(
                     query[:, q_index, block], self.positions[block], block_mask, scaling, softcap
@@ -173,6 +179,10 @@ class CompressedCache(Cache):
     def nbytes(self) -> int:
         """Bytes of the tensors the cache holds now (packed codes, scales, fp16 windows and sinks)."""
         return sum(layer.nbytes() for layer in self.layers)
+
+    def host_nbytes(self) -> int:
+        """Bytes held in host memory beside the cache (QAQ's full-precision copy); not counted in `nbytes`."""
+        return sum(stream.host_nbytes() for stream in self.streams())
 
     def streams(self) -> list[TokenStream]:
         return [s for layer in self.layers for g in layer.groups for s in (g.keys, g.values)]

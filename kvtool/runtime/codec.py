@@ -36,6 +36,7 @@ class TensorCodec(ABC):
 
     unit: int = 1  # tokens encoded together; the cache only encodes whole units
     encodes_after_attention: bool = False  # values only: encode once observe_attention has seen the chunk's weights
+    keeps_host_copy: bool = False  # stored tokens change form as queries arrive: re-encoded from an fp16 host copy
     encode_on_side_stream: bool = False  # on CUDA, encode on a side stream until the codes are read (side_stream.py)
     layout: PackedLayout | None = None  # set where a fused GPU kernel can read the packed form; else reference path
 
@@ -68,6 +69,14 @@ class TensorCodec(ABC):
         Called after every attention, before the values are read; codecs whose encoding depends on the attention
         tokens receive override it (with `encodes_after_attention`, so that tokens are encoded after it).
         """
+
+    def reencode(self, packed: Packed, host: torch.Tensor, start: int, query_position: int) -> Packed:
+        """With `keeps_host_copy`: tokens start .. start + n - 1 packed as the query at `query_position` reads them.
+
+        `host` is their fp16 copy [B, H, n, D] in host memory; `packed` what the store holds now (its first tokens,
+        or nothing). The cache calls this before every query position's attention, one position at a time.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no host copy")
 
 
 class Fp16Codec(TensorCodec):

@@ -11,6 +11,12 @@ each value stored as its segment index and read back as the segment's midpoint.
 Storage is mixed-width for real: bit k of every code of the tokens wider than k bits forms "plane k", packed 1 bit
 per element; a token of width B occupies B planes. Widths (uint8), fp16 min/max and the fp16 outliers with their
 indices are held per token, so everything stays on the token axis (dim 2); planes hold only their tokens' rows.
+
+With `host_copy` (paper §4.2, "Integration") every token's fp16 K/V is also kept in host memory, and before each
+query t reads the cache the widths of all quantized tokens are recomputed for that query: T = t, and for values S the
+largest attention the token received from the last `window` queries t-window .. t-1. If any width changed, the
+group's planes are rebuilt from the host copy (a token re-encoded at its new width); otherwise the token whose window
+just closed is appended. The newest token gets the same width either way; older ones follow the attention.
 """
 
 from __future__ import annotations
@@ -55,25 +61,51 @@ def value_sigma(tokens: torch.Tensor, tolerance: float, attention: torch.Tensor)
 class QaqCodec(TensorCodec):
     """Mixed-width per-token quantization of one head group; subclasses say how σ follows from T (and attention)."""
 
-    def __init__(self, heads: int, window: int, min_bits: int, max_bits: int, outliers: float) -> None:
+    def __init__(self, heads: int, window: int, min_bits: int, max_bits: int, outliers: float,
+                 host_copy: bool = False, device: torch.device | str = "cpu") -> None:
         self.heads, self.window, self.min_bits, self.max_bits, self.outliers = heads, window, min_bits, max_bits, outliers
+        self.keeps_host_copy = host_copy
+        self.device = device  # where the layer's attention runs: tokens re-encoded from the host copy go there
 
     def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
         return (visible - self.window).clamp_min(0)  # a token is read fp16 until `window` queries have seen it
 
     def sigma(self, start: int, count: int) -> torch.Tensor:
-        """Tolerated σ for tokens start .. start + count - 1."""
+        """Tolerated σ for tokens start .. start + count - 1, fixed when each token's window closes."""
         raise NotImplementedError
 
+    def sigma_for_query(self, start: int, count: int, query_position: int) -> torch.Tensor:
+        """Tolerated σ for tokens start .. start + count - 1 as the query at `query_position` reads them (host copy)."""
+        raise NotImplementedError
+
+    def widths(self, lo: torch.Tensor, hi: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """Widths [n] of tokens with fp16 ranges lo, hi [B, n], shared over the batch: planes hold whole tokens."""
+        spread = (hi.float() - lo.float()).amax(0)
+        return bit_widths(spread, sigma.to(spread.device), self.min_bits, self.max_bits)
+
     def encode(self, x: torch.Tensor, start: int) -> Packed:
+        return self.quantize(x, self.sigma(start, x.shape[2]))
+
+    def reencode(self, packed: Packed, host: torch.Tensor, start: int, query_position: int) -> Packed:
+        sigma = self.sigma_for_query(start, host.shape[2], query_position)
+        held = packed["widths"].shape[2] if packed else 0
+        if held and not torch.equal(self.widths(packed["lo"][:, 0], packed["hi"][:, 0], sigma[:held]),
+                                    packed["widths"][0, 0]):
+            return self.quantize(host.to(self.device), sigma)  # a width changed: rebuild the planes from the host copy
+        if held == host.shape[2]:
+            return packed
+        fresh = self.quantize(host[:, :, held:].to(self.device), sigma[held:])  # tokens whose window just closed
+        return {name: torch.cat([packed[name], fresh[name]], dim=2) for name in fresh} if held else fresh
+
+    def quantize(self, x: torch.Tensor, sigma: torch.Tensor) -> Packed:
+        """Tokens x [B, H, n, D] at the widths their tolerated σ [n] allows."""
         b, h, n, d = x.shape
         flat = x.float().transpose(1, 2).reshape(b, n, h * d)  # one token's group elements together
         low, high = outlier_counts(h * d, self.outliers)
         ordered, order = flat.sort(dim=-1)
         lo = ordered[..., low].half()  # range of the values left after the outliers
         hi = ordered[..., h * d - 1 - high].half()
-        spread = (hi.float() - lo.float()).amax(0)  # widths are shared over the batch: planes hold whole tokens
-        widths = bit_widths(spread, self.sigma(start, n).to(spread.device), self.min_bits, self.max_bits)
+        widths = self.widths(lo, hi, sigma)
         step = (hi.float() - lo.float()).clamp_min(1e-8) / torch.exp2(widths.float())[None]
         levels = torch.exp2(widths.float())[None, :, None] - 1
         codes = ((flat - lo.float()[..., None]) / step[..., None]).floor().clamp_min(0).minimum(levels).to(torch.int32)
@@ -115,15 +147,19 @@ class QaqKeys(QaqCodec):
         self.tolerance, self.query_norm = tolerance, query_norm
 
     def sigma(self, start: int, count: int) -> torch.Tensor:
-        tokens = torch.arange(start, start + count) + self.window
+        tokens = torch.arange(start, start + count) + self.window  # T when the token's window closes
         return key_sigma(tokens, self.tolerance, self.query_norm)
+
+    def sigma_for_query(self, start: int, count: int, query_position: int) -> torch.Tensor:
+        return key_sigma(torch.full((count,), query_position), self.tolerance, self.query_norm)
 
 
 class QaqValues(QaqCodec):
     """Value widths follow the attention each token received from the queries of its window (paper §4.2).
 
     Attention weights depend on keys only, so a chunk's weights are all known before any of its values is read:
-    values are encoded after them, and chunked prefill stays exact.
+    values are encoded after them, and chunked prefill stays exact. With a host copy the widths follow instead the
+    attention of the last `window` queries before the reading one (the cache then attends one query at a time).
     """
 
     encodes_after_attention = True
@@ -133,8 +169,12 @@ class QaqValues(QaqCodec):
         self.tolerance = tolerance
         self.received = torch.zeros(0)  # running max attention of positions pending_start ..
         self.pending_start = 0
+        self.by_query: dict[int, torch.Tensor] = {}  # host copy: query position -> max attention per token position
 
     def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
+        if self.keeps_host_copy:
+            self.remember_queries(weights, rows, positions)
+            return
         in_window = (positions[None, :] <= rows[:, None]) & (rows[:, None] < positions[None, :] + self.window)
         seen = weights.float().masked_fill(~in_window, 0).amax(dim=(0, 1, 2))  # over batch, heads, query rows
         self.received = self.received.to(seen.device)  # kept where attention runs: no host copy per step
@@ -158,6 +198,23 @@ class QaqValues(QaqCodec):
         tokens = torch.arange(start, start + count, device=attention.device) + self.window
         return value_sigma(tokens, self.tolerance, attention)
 
+    def remember_queries(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
+        """Keep each query's largest attention per token (over batch and heads), for the last `window` queries."""
+        for query in rows.unique().tolist():
+            received = torch.zeros(int(positions.max()) + 1, device=weights.device)
+            received[positions] = weights[:, :, rows == query].float().amax(dim=(0, 1, 2))
+            self.by_query[query] = received
+        newest = max(self.by_query)
+        self.by_query = {query: seen for query, seen in self.by_query.items() if query > newest - self.window}
+
+    def sigma_for_query(self, start: int, count: int, query_position: int) -> torch.Tensor:
+        window = [seen[start : start + count] for query, seen in self.by_query.items()
+                  if query_position - self.window <= query < query_position]
+        attention = torch.stack(window).amax(0) if window else torch.zeros(count)
+        attention[attention <= 0] = 1.0  # tokens no query of the window was seen to attend: the widest setting
+        tokens = torch.full((count,), query_position, device=attention.device)
+        return value_sigma(tokens, self.tolerance, attention)
+
 
 @register_method("qaq")
 def qaq_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list[HeadGroup]:
@@ -165,7 +222,8 @@ def qaq_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list
     layout = Layout.of(model)
     if layout.sliding_windows[layer_idx] is not None:
         raise KvtoolError("qaq does not support sliding-window layers: its bit planes cannot drop tokens")
-    settings = dict(window=p["window"], min_bits=p["min_bits"], max_bits=p["max_bits"], outliers=p["outliers"])
+    settings = dict(window=p["window"], min_bits=p["min_bits"], max_bits=p["max_bits"], outliers=p["outliers"],
+                    host_copy=p["host_copy"], device=artifact.tensors["tolerance"].device)
     key_tolerance, value_tolerance = artifact.tensors["tolerance"].tolist()
     query_norm = artifact.tensors["query_norm"][layer_idx].tolist()
     if min(key_tolerance, value_tolerance, *query_norm) <= 0:

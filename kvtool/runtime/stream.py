@@ -10,6 +10,10 @@ reads token j compressed iff j < fp_from(t) (the codec's rule), so a chunked pre
 decoding would. Tokens that some queries of the chunk read compressed and others in fp16 are held in both forms
 until the chunk's attention is done (`settle`).
 
+A codec that `keeps_host_copy` (QAQ's option) changes the form of stored tokens as queries arrive: the stream also
+copies every non-sink token, fp16, to host memory, and before each query position's attention hands the codec that
+copy to re-encode the store for that query (`reencode_for`); the cache then attends one query position at a time.
+
 On CUDA, a codec that asks for `encode_on_side_stream` (MILLION) encodes on a side stream (runtime/side_stream.py);
 the codes land in the buffers the first time the store is read, so the main stream waits for them only then.
 """
@@ -23,12 +27,23 @@ from kvtool.runtime.side_stream import SideEncode
 
 
 class Buffer:
-    """A growable tensor along dim 2 with cheap appends and front drops (capacity grows by 25%, at least 256 rows)."""
+    """A growable tensor along dim 2 with cheap appends and front drops (capacity grows by 25%, at least 256 rows).
 
-    def __init__(self) -> None:
+    `on_host`: held in CPU memory whatever the device of the appended rows (pinned where CUDA is present, so that
+    copies to the GPU are fast)."""
+
+    def __init__(self, on_host: bool = False) -> None:
         self.data: torch.Tensor | None = None
         self.begin = 0
         self.end = 0
+        self.on_host = on_host
+
+    @classmethod
+    def of(cls, x: torch.Tensor) -> "Buffer":
+        """A buffer holding exactly `x` (no copy)."""
+        buffer = cls()
+        buffer.data, buffer.end = x, x.shape[2]
+        return buffer
 
     def view(self) -> torch.Tensor:
         return self.data[:, :, self.begin : self.end]
@@ -37,15 +52,21 @@ class Buffer:
     def rows(self) -> int:
         return self.end - self.begin
 
+    def _empty(self, x: torch.Tensor, rows: int) -> torch.Tensor:
+        shape = (*x.shape[:2], rows, *x.shape[3:])
+        if self.on_host:
+            return torch.empty(shape, dtype=x.dtype, pin_memory=torch.cuda.is_available())
+        return x.new_empty(shape)
+
     def append(self, x: torch.Tensor, capacity: int = 0) -> None:
         """Append rows along dim 2; `capacity` (rows) preallocates for what is still to come (`reserve`)."""
         if self.data is None:
-            self.data = x.new_empty((*x.shape[:2], max(x.shape[2], 256, capacity), *x.shape[3:]))
+            self.data = self._empty(x, max(x.shape[2], 256, capacity))
         if self.end + x.shape[2] > self.data.shape[2]:
             live = self.view()
             # grow from the live rows, not the old capacity: a windowed store that drops its front keeps its size
             capacity = max(live.shape[2] + x.shape[2] + max(live.shape[2] // 4, 256), capacity)
-            grown = x.new_empty((*x.shape[:2], capacity, *x.shape[3:]))
+            grown = self._empty(x, capacity)
             grown[:, :, : live.shape[2]] = live
             self.data, self.begin, self.end = grown, 0, live.shape[2]
         self.data[:, :, self.end : self.end + x.shape[2]] = x
@@ -69,6 +90,8 @@ class TokenStream:
         self.tail: torch.Tensor | None = None
         self.tail_start = sink
         self.reserved = 0  # tokens the store preallocates for (`reserve`)
+        # fp16 copy in host memory of positions store_start .. length - 1, for codecs that re-encode from it
+        self.host = Buffer(on_host=True) if codec.keeps_host_copy else None
 
     def reserve(self, tokens: int) -> None:
         """Preallocate the packed store for `tokens` positions, so long contexts append in place without regrowth
@@ -92,14 +115,26 @@ class TokenStream:
             x = x[:, :, into_sinks:]
         self.tail = x if self.tail is None else torch.cat([self.tail, x], dim=2)
         self.length += into_sinks + x.shape[2]
-        if not self.codec.encodes_after_attention:
+        if self.host is not None:
+            self.host.append(x, self.reserved)  # encoded query by query instead (`reencode_for`)
+        elif not self.codec.encodes_after_attention:
             self.encode_through(self.length - 1)  # the chunk's last query reads most compressed
 
     def observe(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
         """Show the codec the attention weights of query rows; encode what they read compressed if it waited for them."""
         self.codec.observe_attention(weights, rows, positions)
-        if self.codec.encodes_after_attention:
+        if self.codec.encodes_after_attention and self.host is None:
             self.encode_through(int(rows.max()))
+
+    def reencode_for(self, query_position: int) -> None:
+        """Host copy: let the codec re-encode the store into what the query at `query_position` reads compressed."""
+        encode_to = int(self.fp_from(torch.tensor([query_position])))
+        if self.host is None or encode_to <= self.store_start:
+            return
+        host = self.host.view()[:, :, : encode_to - self.store_start]
+        packed = self.codec.reencode(self.packed(), host, self.store_start, query_position)
+        self.buffers = {name: Buffer.of(tensor) for name, tensor in packed.items()}
+        self.store_end = encode_to
 
     def encode_through(self, query_position: int) -> None:
         """Encode every token that the query at `query_position` reads compressed and the store lacks."""
@@ -138,6 +173,8 @@ class TokenStream:
                 stored = self.store_end - self.store_start
                 for buffer in self.store.values():
                     buffer.drop_front(drop * buffer.rows // stored)
+                if self.host is not None:
+                    self.host.drop_front(drop)
                 self.store_start += drop
 
     # ---- reading ------------------------------------------------------------------------------------------
@@ -219,3 +256,7 @@ class TokenStream:
 
     def full_precision_nbytes(self) -> int:
         return sum(fp.numel() * fp.element_size() for fp in (self.sinks, self.tail) if fp is not None)
+
+    def host_nbytes(self) -> int:
+        """Bytes of the fp16 host copy: host memory, not part of the cache (`nbytes`)."""
+        return 0 if self.host is None else self.host.nbytes()
