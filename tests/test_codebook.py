@@ -9,7 +9,8 @@ import torch
 from kvtool import runtime
 from kvtool.artifacts import Artifact
 from kvtool.calibrate import calibrate
-from kvtool.calibrate.codebook import batched_kmeans, kmeans_objective, learn_codebook, learn_product_codebooks, nearest
+from kvtool.calibrate.codebook import (batched_kmeans, kmeans_objective, learn_codebook, learn_product_codebooks, nearest,
+                                      plus_plus_seeds, weighted_means)
 from kvtool.data import calibration_sequences, default_text, evaluation_sequences
 from kvtool.eval import fp16_baseline, perplexity
 from kvtool.runtime.cache import CompressedLayer
@@ -88,6 +89,23 @@ def test_batched_kmeans_objective_never_increases():
     brute = (x[:, :, None] - centroids[:, None]).square().sum(-1).min(-1)
     index, distance = nearest(x, centroids)
     assert torch.equal(index, brute.indices) and torch.allclose(distance, brute.values, atol=1e-4)
+
+
+def test_converged_groups_leaving_the_batch_change_nothing():
+    """A group leaves batched_kmeans once its assignment repeats: the same centroids, bit for bit, as every Lloyd
+    step on every group."""
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(6, 400, 2, generator=g), torch.rand(6, 400, generator=g)
+    centroids = plus_plus_seeds(x, w, 16, torch.Generator().manual_seed(7))
+    changes = []  # per step, which groups' assignments changed
+    index = None
+    for _ in range(40):
+        index, previous = nearest(x, centroids)[0], index
+        changes.append(torch.ones(6, dtype=torch.bool) if previous is None else (index != previous).any(1))
+        centroids = weighted_means(x, w, index, centroids)
+    settled_at = torch.stack(changes).flip(0).int().argmax(0)  # steps at the end without a change, per group
+    assert (settled_at > 0).all() and len(settled_at.unique()) > 1  # each group leaves early, not all at once
+    assert torch.equal(batched_kmeans(x, 16, 40, seed=7, weights=w), centroids)
 
 
 @pytest.mark.parametrize("width,bits", [(2, 4), (4, 2)])  # PQ 2 dims x 8 bits = 4 bits, 4 dims x 8 bits = 2 bits
