@@ -1,11 +1,13 @@
 """Kernel checks run by tests/test_kernels.py in a subprocess with TRITON_INTERPRET=1 (Triton's CPU interpreter).
 
 Each check builds the same cache twice from the same random tokens, attends one through the fused kernel and one
-through the reference PyTorch path, and reports the largest relative error. Run directly: prints JSON.
+through the reference PyTorch path, and reports the largest relative error; the decode checks run once per fast path
+(decode.LAUNCH: tensor cores, CUDA cores). Run directly: prints JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -15,7 +17,7 @@ import torch
 from kvtool.runtime import kernels
 from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
-from kvtool.runtime.kernels import quantize
+from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 
 HEAD_DIM = 64
@@ -30,7 +32,7 @@ CASES = {
     "kivi4_group64_no_window": lambda: [kivi_group([0, 1], bits=4, group=64, residual=0)],
     "kivi8_group16_values4":  # several key groups per tile, several value groups per code plane
         lambda: [HeadGroup([0, 1], KiviKeys(8, 16, 32), KiviValues(4, 16, 32))],
-    "kivi2_sinks_recent": lambda: [kivi_group([0, 1], bits=2, residual=32, sink=4, recent=100)],
+    "kivi2_sinks_recent": lambda: [kivi_group([0, 1], bits=2, residual=32, sink=4, recent=150)],
     "fp16": lambda: [HeadGroup([0, 1], Fp16Codec(), Fp16Codec())],
     "duo_streaming_and_kivi": lambda: [kivi_group([1], bits=2), HeadGroup([0], Fp16Codec(), Fp16Codec(), 4, 40)],
 }
@@ -80,12 +82,26 @@ def quantize_mismatch(bits: int, channel_groups: bool) -> float:
     return wrong / sum(tensor.numel() for tensor in want.values())
 
 
+def decode_errors(path: str) -> dict[str, float]:
+    """Every decode check through one fast path."""
+    decode.FAST_PATH = path
+    results = {f"decode/{path}/{case}": decode_error(case) for case in CASES}
+    results[f"decode/{path}/kivi4_softcap"] = decode_error("kivi4_group64_no_window", softcap=5.0)
+    # longer prompts: masked fast tiles in both splits; a window that has dropped key groups, next to a fast tile
+    results[f"decode/{path}/kivi2_left_padding"] = decode_error("kivi2", padded=True, prompt=330)
+    results[f"decode/{path}/kivi2_sinks_recent_long"] = decode_error("kivi2_sinks_recent", prompt=330)
+    launch = decode.LAUNCH[path]
+    decode.LAUNCH[path] = dataclasses.replace(launch, block_n=64, num_warps=1)  # fma: a slot spans 2 key groups
+    results[f"decode/{path}/kivi8_group16_values4_one_warp"] = decode_error("kivi8_group16_values4")
+    decode.LAUNCH[path] = launch
+    return results
+
+
 def run_all() -> dict[str, float]:
     results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
                for bits in (2, 4, 8)}
-    results.update({f"decode/{case}": decode_error(case) for case in CASES})
-    results["decode/kivi2_left_padding"] = decode_error("kivi2", padded=True)
-    results["decode/kivi4_softcap"] = decode_error("kivi4_group64_no_window", softcap=5.0)
+    for path in decode.LAUNCH:
+        results.update(decode_errors(path))
     return results
 
 

@@ -1,10 +1,13 @@
 """Fused decode attention that reads a head group's compressed streams directly (flash-decoding).
 
 One program takes one (sequence, KV head, split of the context): it reads its share of the packed keys and values
-(code planes unpacked and scaled in registers, one matrix product per plane), the fp16 tail, and, in split 0, the
-fp16 sinks; it scores the query heads of that KV head together (GQA rows of one matrix product) and leaves a partial
-softmax (row max, row sum, unnormalised output). A second kernel merges the splits by their log-sum-exp. No fp16
-copy of the cache exists.
+(code planes unpacked and scaled in registers), the fp16 tail, and, in split 0, the fp16 sinks; it scores the query
+heads of that KV head together (the GQA rows) and leaves a partial softmax (row max, row sum, unnormalised output). A
+second kernel merges the partials by their log-sum-exp. No fp16 copy of the cache exists.
+
+Tiles inside both packed stores take one of two fast paths, chosen per launch from the rows per KV head:
+  mma  one `tl.dot` per code plane on tensor cores (rows padded to 16);
+  fma  broadcast multiply and `tl.sum` on CUDA cores, for few rows (a 16-row MMA tile with 4 real rows wastes 3/4).
 
 What a program reads for position p of a stream: the store if p < store_end, else the fp16 tail. In decode (one
 query, after the previous chunk settled) this is exactly what the reference path reads.
@@ -13,6 +16,8 @@ query, after the previous chunk settled) this is exactly what the reference path
 from __future__ import annotations
 
 import functools
+import os
+from dataclasses import dataclass
 
 import torch
 import triton
@@ -21,11 +26,35 @@ import triton.language as tl
 from kvtool.runtime.stream import TokenStream
 
 LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2}  # kernels.LAYOUT_KINDS, as the kernel numbers them
-BLOCK_N = 32  # positions per tile (H100, 128K, batch 1: 32 beat 64 and 128 for KIVI-2; docs/gpu.md)
-PROGRAMS_PER_SM = 8  # split the context until the GPU runs about this many programs per multiprocessor
-NUM_WARPS = 4  # warps per decode program
-NUM_STAGES = 3  # software-pipelined loads of the tile loop
 LOG2E = 1.4426950408889634
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Tile and launch shape of one fast path (what was swept: docs/gpu.md)."""
+
+    block_n: int  # positions per tile
+    num_warps: int
+    num_stages: int  # software-pipelined loads of the tile loops
+    programs_per_sm: int  # split the context until the GPU runs about this many programs per multiprocessor
+    vec: int = 1  # fma only: elements of a position's row that one thread holds (the rest lie across lanes)
+
+
+LAUNCH = {
+    "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
+    "fma": Launch(block_n=32, num_warps=4, num_stages=1, programs_per_sm=4, vec=4),  # untimed; no spills (ptxas)
+}
+FMA_MAX_ROWS = 8  # query rows per KV head up to which "auto" takes the fma path
+FAST_PATH = os.environ.get("KVTOOL_FAST_PATH", "auto")  # "mma", "fma", or "auto" (by rows per KV head)
+
+
+def fast_path(per_kv: int) -> str:
+    """The fast path a launch with `per_kv` query rows per KV head takes."""
+    if FAST_PATH not in ("auto", *LAUNCH):
+        raise ValueError(f"KVTOOL_FAST_PATH={FAST_PATH!r}: choose auto, {', '.join(LAUNCH)}")
+    if FAST_PATH != "auto":
+        return FAST_PATH
+    return "fma" if per_kv <= FMA_MAX_ROWS else "mma"
 
 
 @triton.jit
@@ -88,37 +117,75 @@ def _plane_fp16(raw, PLANE: tl.constexpr, BITS: tl.constexpr):
 
 
 @triton.jit
-def _query_block(q_rows, row_ok, q_scale, BLOCK: tl.constexpr, WIDTH: tl.constexpr):
-    """The scaled query's channels BLOCK*WIDTH .. (BLOCK+1)*WIDTH - 1, float32 [BLOCK_M, WIDTH]."""
-    channels = BLOCK * WIDTH + tl.arange(0, WIDTH)
-    return tl.load(q_rows + channels[None, :], mask=row_ok[:, None], other=0.0).to(tl.float32) * q_scale
+def _dequantized(raw, scale, low, PLANE: tl.constexpr, BITS: tl.constexpr):
+    """code * scale + min in float32 for one plane of plane-major bytes, as one FMA: the code's bits under the
+    mantissa of 1.0 read as 1 + code / 2^BITS (no int->float conversion), times 2^BITS * scale, plus the rebased min."""
+    unit = ((((raw.to(tl.int32) >> (PLANE * BITS)) & ((1 << BITS) - 1)) << (23 - BITS)) | 0x3F800000)
+    step = scale.to(tl.float32) * (1 << BITS)
+    return unit.to(tl.float32, bitcast=True) * step + (low.to(tl.float32) - step)
 
 
 @triton.jit
-def _key_plane(q, raw, scale_row, min_row, g_sn, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
-               BLOCK_N: tl.constexpr, GROUP: tl.constexpr):
+def _key_scales(scale_ptr, min_ptr, g_rows, PLANE: tl.constexpr, WIDTH: tl.constexpr, VEC: tl.constexpr):
+    """Scale and minimum of channel-grouped keys for the channels PLANE*WIDTH + j, at the offsets `g_rows` of their
+    groups' rows (VEC: channels a thread holds, as it holds the codes)."""
+    channels = tl.max_contiguous(PLANE * WIDTH + tl.arange(0, WIDTH), VEC)
+    return tl.load(scale_ptr + g_rows + channels), tl.load(min_ptr + g_rows + channels)
+
+
+@triton.jit
+def _value_scales(scale_ptr, min_ptr, g_rows, PLANE: tl.constexpr, WIDTH: tl.constexpr, GROUP: tl.constexpr):
+    """Scale and minimum of token-grouped values for the channels PLANE*WIDTH + j, at the offsets `g_rows` of the
+    positions' rows: one per position when the plane lies in one channel group."""
+    if WIDTH <= GROUP:
+        offs = g_rows + PLANE * WIDTH // GROUP
+    else:
+        offs = g_rows + (PLANE * WIDTH + tl.arange(0, WIDTH)) // GROUP
+    return tl.load(scale_ptr + offs), tl.load(min_ptr + offs)
+
+
+@triton.jit
+def _query_block(q_rows, row_ok, q_scale, BLOCK: tl.constexpr, WIDTH: tl.constexpr):
+    """The scaled query's channels BLOCK*WIDTH .. (BLOCK+1)*WIDTH - 1, float32 [rows, WIDTH] (q_rows [rows, 1])."""
+    channels = BLOCK * WIDTH + tl.arange(0, WIDTH)
+    return tl.load(q_rows + channels, mask=row_ok, other=0.0).to(tl.float32) * q_scale
+
+
+@triton.jit
+def _key_plane(q, raw, ks, km, g_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr):
     """Scores [BLOCK_M, BLOCK_N] from one plane of channel-grouped key codes (channels PLANE*WIDTH + j), dequantized
     in registers; q [BLOCK_M, WIDTH] (fp32) is the query's slice of those channels."""
-    channels = (PLANE * WIDTH + tl.arange(0, WIDTH))[None, :]
-    if BLOCK_N <= GROUP:  # the tile lies in one key group: one row of scales, broadcast over its tokens
-        offs = channels
-    else:
-        offs = (tl.arange(0, BLOCK_N) // GROUP)[:, None] * g_sn + channels
-    k = _plane_fp16(raw, PLANE, BITS) * tl.load(scale_row + offs) + tl.load(min_row + offs)
+    scale, low = _key_scales(ks, km, g_rows, PLANE, WIDTH, WIDTH)  # VEC = WIDTH: no hint (tl.dot lays out k)
+    k = _plane_fp16(raw, PLANE, BITS) * scale + low
     return tl.dot(q.to(tl.float16), tl.trans(k.to(tl.float16)))
 
 
 @triton.jit
-def _value_plane(p, raw, scale_rows, min_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
+def _value_plane(p, raw, vs, vm, g_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
                  GROUP: tl.constexpr):
     """p @ values [BLOCK_M, WIDTH] for one plane of token-grouped value codes (channels PLANE*WIDTH + j), dequantized
     in registers."""
-    if WIDTH <= GROUP:  # the plane lies in one channel group: one scale per token
-        offs = tl.zeros([1, 1], tl.int32) + PLANE * WIDTH // GROUP
-    else:
-        offs = ((PLANE * WIDTH + tl.arange(0, WIDTH)) // GROUP)[None, :]
-    v = _plane_fp16(raw, PLANE, BITS) * tl.load(scale_rows[:, None] + offs) + tl.load(min_rows[:, None] + offs)
+    scale, low = _value_scales(vs, vm, g_rows, PLANE, WIDTH, GROUP)
+    v = _plane_fp16(raw, PLANE, BITS) * scale + low
     return tl.dot(p.to(tl.float16), v.to(tl.float16))
+
+
+@triton.jit
+def _fma_key_plane(q, raw, ks, km, g_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
+                   VEC: tl.constexpr):
+    """q * keys [BLOCK_M, T, SLOTS, WIDTH] for one plane of channel-grouped key codes (the caller sums planes and
+    channels); q [BLOCK_M, 1, 1, WIDTH] is the query's slice of those channels."""
+    scale, low = _key_scales(ks, km, g_rows, PLANE, WIDTH, VEC)
+    return q * _dequantized(raw, scale, low, PLANE, BITS)
+
+
+@triton.jit
+def _fma_value_plane(p, raw, vs, vm, g_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
+                     GROUP: tl.constexpr):
+    """p @ values [BLOCK_M, SLOTS, WIDTH] over each slot's positions, for one plane of token-grouped value codes;
+    p [BLOCK_M, T, SLOTS, 1]."""
+    scale, low = _value_scales(vs, vm, g_rows, PLANE, WIDTH, GROUP)
+    return tl.sum(p * _dequantized(raw, scale, low, PLANE, BITS), 1)
 
 
 @triton.jit
@@ -158,14 +225,161 @@ def _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, PLANES: tl.constexpr):
 
 @triton.jit
 def _online_softmax(s, valid, m_i, l_i, softcap, SOFTCAP: tl.constexpr):
-    """Scores of one tile -> (weights p, rescale of what came before, new max, new sum); base 2."""
+    """Scores of one tile [rows, N, ...] -> (weights p, rescale of what came before, new max, new sum), reduced over
+    axis 1; base 2. `valid` broadcasts against s."""
     if SOFTCAP:
         s = softcap * (1.0 - 2.0 / (tl.exp(2.0 * s / softcap) + 1.0)) * 1.4426950408889634  # softcap * tanh(s / softcap)
-    s = tl.where(valid[None, :], s, float("-inf"))
+    s = tl.where(valid, s, float("-inf"))
     m_new = tl.maximum(m_i, tl.max(s, 1))
     alpha = tl.exp2(m_i - m_new)
-    p = tl.exp2(s - m_new[:, None])
+    p = tl.exp2(s - tl.expand_dims(m_new, 1))
     return p, alpha, m_new, l_i * alpha + tl.sum(p, 1)
+
+
+@triton.jit
+def _mma_fast_tiles(q16, q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
+                    v_store_start, mask_row, softcap, f_lo, f_hi, hi, m_i, l_i, acc0, acc1, acc2, acc3,
+                    PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
+                    K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
+                    V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
+                    HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr):
+    """Fast tiles on tensor cores: each code plane (runtime/packing.py's pack_planes) is a plain [BLOCK_N, D / planes]
+    tile of channels, dequantized in registers and multiplied without any interleaving (scores: a sum over key planes;
+    output: one accumulator per value plane)."""
+    KW: tl.constexpr = D // K_PLANES
+    VW: tl.constexpr = D // V_PLANES
+    rows = tl.arange(0, BLOCK_M)[:, None]
+    q_rows = q_head + rows * q_sh
+    qk0 = _query_block(q_rows, rows < PER_KV, q_scale, 0, KW)  # the query's channels of each key code plane
+    qk1 = _query_block(q_rows, rows < PER_KV, q_scale, 1 % K_PLANES, KW)
+    qk2 = _query_block(q_rows, rows < PER_KV, q_scale, 2 % K_PLANES, KW)
+    qk3 = _query_block(q_rows, rows < PER_KV, q_scale, 3 % K_PLANES, KW)
+    dims = tl.arange(0, D)
+    for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores, aligned to key groups
+        pos = start + tl.arange(0, BLOCK_N)
+        valid = pos < hi
+        if HAS_MASK:
+            valid &= tl.load(mask_row + pos, mask=valid, other=0) != 0
+        k_rows = kc + (pos - k_store_start)[:, None] * kc_sn
+        if K_KIND == 0:
+            s = tl.dot(q16, tl.trans(tl.load(k_rows + dims[None, :])))
+        else:
+            raw = tl.load(k_rows + tl.arange(0, KW)[None, :])
+            if BLOCK_N <= K_GROUP:  # the tile lies in one key group: one row of scales, broadcast over its tokens
+                g_rows = (start - k_store_start) // K_GROUP * kg_sn
+            else:
+                g_rows = ((pos - k_store_start) // K_GROUP * kg_sn)[:, None]
+            s = _key_plane(qk0, raw, ks, km, g_rows, 0, K_BITS, KW)
+            if K_PLANES > 1:
+                s += _key_plane(qk1, raw, ks, km, g_rows, 1, K_BITS, KW)
+            if K_PLANES > 2:
+                s += _key_plane(qk2, raw, ks, km, g_rows, 2, K_BITS, KW)
+                s += _key_plane(qk3, raw, ks, km, g_rows, 3, K_BITS, KW)
+        p, alpha, m_i, l_i = _online_softmax(s, valid[None, :], m_i, l_i, softcap, SOFTCAP)
+        v_idx = (pos - v_store_start)[:, None]
+        if V_KIND == 0:
+            acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p,
+                                                 tl.load(vc + v_idx * vc_sn + dims[None, :]), V_PLANES)
+        else:
+            raw = tl.load(vc + v_idx * vc_sn + tl.arange(0, VW)[None, :])
+            g_rows = v_idx * vg_sn
+            acc0 = acc0 * alpha[:, None] + _value_plane(p, raw, vs, vm, g_rows, 0, V_BITS, VW, V_GROUP)
+            if V_PLANES > 1:
+                acc1 = acc1 * alpha[:, None] + _value_plane(p, raw, vs, vm, g_rows, 1, V_BITS, VW, V_GROUP)
+            if V_PLANES > 2:
+                acc2 = acc2 * alpha[:, None] + _value_plane(p, raw, vs, vm, g_rows, 2, V_BITS, VW, V_GROUP)
+                acc3 = acc3 * alpha[:, None] + _value_plane(p, raw, vs, vm, g_rows, 3, V_BITS, VW, V_GROUP)
+    return m_i, l_i, acc0, acc1, acc2, acc3
+
+
+@triton.jit
+def _fma_fast_tiles(q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
+                    v_store_start, mask_row, softcap, f_lo, f_hi, hi,
+                    PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
+                    K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
+                    V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
+                    HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr, SLOTS: tl.constexpr, VEC: tl.constexpr):
+    """Fast tiles on CUDA cores. A tile is SLOTS slots of T = BLOCK_N / SLOTS consecutive positions, as 4-d tensors
+    [rows, T, SLOTS, channels]; a thread holds all T positions of a slot for VEC channels of each plane (Triton lays
+    out the codes so, as they are read with VEC contiguous bytes; docs/gpu.md), so the scores sum channels over a few
+    lanes and the output sums a slot's positions in registers. Codes are dequantized by one FMA (_dequantized). Each
+    slot keeps its own softmax state (no reduction across warps inside the loop); the slots are merged at the end,
+    as the merge kernel merges splits. Returns the rows' state of these tiles alone: max, sum, output blocks."""
+    T: tl.constexpr = BLOCK_N // SLOTS
+    KW: tl.constexpr = D // K_PLANES
+    VW: tl.constexpr = D // V_PLANES
+    rows = tl.arange(0, BLOCK_M)[:, None, None, None]
+    slot_start = (tl.arange(0, SLOTS) * T)[None, None, :]  # [1, 1, SLOTS]
+    offsets = slot_start + tl.arange(0, T)[None, :, None]  # [1, T, SLOTS]: a position's place in the tile
+    k_cols = tl.max_contiguous(tl.arange(0, KW), VEC)
+    v_cols = tl.max_contiguous(tl.arange(0, VW), VEC)
+    q_rows = q_head + rows * q_sh
+    qk0 = _query_block(q_rows, rows < PER_KV, q_scale, 0, KW)  # [BLOCK_M, 1, 1, KW] per key code plane
+    qk1 = _query_block(q_rows, rows < PER_KV, q_scale, 1 % K_PLANES, KW)
+    qk2 = _query_block(q_rows, rows < PER_KV, q_scale, 2 % K_PLANES, KW)
+    qk3 = _query_block(q_rows, rows < PER_KV, q_scale, 3 % K_PLANES, KW)
+    m_s = tl.full([BLOCK_M, SLOTS], -1e30, tl.float32)
+    l_s = tl.zeros([BLOCK_M, SLOTS], tl.float32)
+    o0 = tl.zeros([BLOCK_M, SLOTS, VW], tl.float32)
+    o1 = tl.zeros([BLOCK_M, SLOTS, VW], tl.float32)
+    o2 = tl.zeros([BLOCK_M, SLOTS, VW], tl.float32)
+    o3 = tl.zeros([BLOCK_M, SLOTS, VW], tl.float32)
+    for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores, aligned to key groups
+        pos = start + offsets
+        valid = pos < hi
+        if HAS_MASK:
+            valid &= tl.load(mask_row + pos, mask=valid, other=0) != 0
+        k_idx = (pos - k_store_start)[:, :, :, None]
+        if K_KIND == 0:
+            s = tl.sum(qk0 * tl.load(kc + k_idx * kc_sn + k_cols).to(tl.float32), 3)
+        else:
+            raw = tl.load(kc + k_idx * kc_sn + k_cols)
+            if T <= K_GROUP:  # a slot lies in one key group: one row of scales per slot
+                g_rows = ((start - k_store_start + slot_start) // K_GROUP * kg_sn)[:, :, :, None]
+            else:
+                g_rows = k_idx // K_GROUP * kg_sn
+            prod = _fma_key_plane(qk0, raw, ks, km, g_rows, 0, K_BITS, KW, VEC)
+            if K_PLANES > 1:
+                prod += _fma_key_plane(qk1, raw, ks, km, g_rows, 1, K_BITS, KW, VEC)
+            if K_PLANES > 2:
+                prod += _fma_key_plane(qk2, raw, ks, km, g_rows, 2, K_BITS, KW, VEC)
+                prod += _fma_key_plane(qk3, raw, ks, km, g_rows, 3, K_BITS, KW, VEC)
+            s = tl.sum(prod, 3)  # planes summed first: one reduction across lanes per tile
+        p, alpha, m_s, l_s = _online_softmax(s, valid, m_s, l_s, softcap, SOFTCAP)
+        p = p[:, :, :, None]
+        v_idx = (pos - v_store_start)[:, :, :, None]
+        if V_KIND == 0:
+            o0 = o0 * alpha[:, :, None] + tl.sum(p * tl.load(vc + v_idx * vc_sn + v_cols).to(tl.float32), 1)
+        else:
+            raw = tl.load(vc + v_idx * vc_sn + v_cols)
+            g_rows = v_idx * vg_sn
+            o0 = o0 * alpha[:, :, None] + _fma_value_plane(p, raw, vs, vm, g_rows, 0, V_BITS, VW, V_GROUP)
+            if V_PLANES > 1:
+                o1 = o1 * alpha[:, :, None] + _fma_value_plane(p, raw, vs, vm, g_rows, 1, V_BITS, VW, V_GROUP)
+            if V_PLANES > 2:
+                o2 = o2 * alpha[:, :, None] + _fma_value_plane(p, raw, vs, vm, g_rows, 2, V_BITS, VW, V_GROUP)
+                o3 = o3 * alpha[:, :, None] + _fma_value_plane(p, raw, vs, vm, g_rows, 3, V_BITS, VW, V_GROUP)
+    m_i = tl.max(m_s, 1)  # merge the slots
+    w = tl.exp2(m_s - m_i[:, None])  # each slot's weight
+    l_i = tl.sum(l_s * w, 1)
+    w = w[:, :, None]
+    return m_i, l_i, tl.sum(o0 * w, 1), tl.sum(o1 * w, 1), tl.sum(o2 * w, 1), tl.sum(o3 * w, 1)
+
+
+@triton.jit
+def _store_partial(part_o_ptr, part_ml_ptr, part, row_ok, m_i, l_i, acc0, acc1, acc2, acc3, D: tl.constexpr,
+                   V_PLANES: tl.constexpr):
+    """One partial softmax (rows `part` of the partials [B * HEADS, parts, PER_KV, ...]): max, sum, output."""
+    VW: tl.constexpr = D // V_PLANES
+    out_rows = part_o_ptr + part[:, None] * D + tl.arange(0, VW)[None, :]
+    tl.store(out_rows, acc0, mask=row_ok[:, None])
+    if V_PLANES > 1:
+        tl.store(out_rows + VW, acc1, mask=row_ok[:, None])
+    if V_PLANES > 2:
+        tl.store(out_rows + 2 * VW, acc2, mask=row_ok[:, None])
+        tl.store(out_rows + 3 * VW, acc3, mask=row_ok[:, None])
+    tl.store(part_ml_ptr + part * 2, m_i, mask=row_ok)
+    tl.store(part_ml_ptr + part * 2 + 1, l_i, mask=row_ok)
 
 
 # Integers that change from one decode step to the next: Triton would otherwise compile a variant for each pattern of
@@ -187,13 +401,13 @@ def _decode_split_kernel(
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
     K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
     V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
-    FAST: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
+    FAST: tl.constexpr, MMA: tl.constexpr, PARTS: tl.constexpr, FMA_ROWS: tl.constexpr, SLOTS: tl.constexpr,
+    VEC: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
 ):
-    """Tiles of BLOCK_N positions on a grid anchored at the key store's start. Tiles inside both stores take the
-    fast path: each code plane (runtime/packing.py's pack_planes) is a plain [BLOCK_N, D / planes] tile of channels,
-    dequantized in registers and multiplied without any interleaving (scores: a sum over key planes; output: one
-    accumulator per value plane). Tiles at the edges (tail, window, sinks) read generic fp16 tiles, split into the
-    same column blocks."""
+    """Tiles of BLOCK_N positions on a grid anchored at the key store's start. Tiles inside both stores take the fast
+    path: _mma_fast_tiles, into the rows' state of the other tiles, or _fma_fast_tiles, into a second partial of
+    their own (PARTS = 2: FMA_ROWS rows, not the 16 of a matrix product). Tiles at the edges (tail, window, sinks)
+    read generic fp16 tiles, split into the value planes' column blocks."""
     pid = tl.program_id(0)
     split = tl.program_id(1)
     b = (pid // HEADS).to(tl.int64)
@@ -202,8 +416,9 @@ def _decode_split_kernel(
     rows = tl.arange(0, BLOCK_M)
     dims = tl.arange(0, D)
     row_ok = rows < PER_KV
-    q_rows = q_ptr + b * q_sb + (kv_head * PER_KV + rows)[:, None] * q_sh
-    q16 = (tl.load(q_rows + dims[None, :], mask=row_ok[:, None], other=0.0).to(tl.float32) * q_scale).to(tl.float16)
+    q_head = q_ptr + b * q_sb + kv_head * PER_KV * q_sh
+    q16 = (tl.load(q_head + rows[:, None] * q_sh + dims[None, :], mask=row_ok[:, None], other=0.0).to(tl.float32)
+           * q_scale).to(tl.float16)
     m_i = tl.full([BLOCK_M], -1e30, tl.float32)  # finite: exp2(-inf - m) is 0 for rows that saw nothing, not NaN
     l_i = tl.zeros([BLOCK_M], tl.float32)
     VW: tl.constexpr = D // V_PLANES  # output channels per accumulator
@@ -211,6 +426,7 @@ def _decode_split_kernel(
     acc1 = tl.zeros([BLOCK_M, VW], tl.float32)
     acc2 = tl.zeros([BLOCK_M, VW], tl.float32)
     acc3 = tl.zeros([BLOCK_M, VW], tl.float32)
+    part = (pid * num_splits + split) * PARTS  # this program's partials: [B * HEADS, splits * PARTS, PER_KV, ...]
 
     sink_end = tl.where(split == 0, sink_len, 0)  # split 0 also reads the fp16 sinks
     for start in range(0, sink_end, BLOCK_N):
@@ -221,7 +437,7 @@ def _decode_split_kernel(
         v = tl.load(sv_ptr + offs, mask=valid[:, None], other=0.0).to(tl.float16)
         if HAS_MASK:
             valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
-        p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid, m_i, l_i, softcap, SOFTCAP)
+        p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap, SOFTCAP)
         acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
 
     lo = anchor + split * split_tokens
@@ -229,45 +445,24 @@ def _decode_split_kernel(
     f_lo = tl.minimum(tl.maximum(fast_lo, lo), hi)
     f_hi = tl.maximum(tl.minimum(fast_hi, hi), f_lo)
     if FAST:  # compiled only for layouts with a fast path
-        KW: tl.constexpr = D // K_PLANES
-        qk0 = _query_block(q_rows, row_ok, q_scale, 0, KW)  # the query's channels of each key code plane
-        qk1 = _query_block(q_rows, row_ok, q_scale, 1 % K_PLANES, KW)
-        qk2 = _query_block(q_rows, row_ok, q_scale, 2 % K_PLANES, KW)
-        qk3 = _query_block(q_rows, row_ok, q_scale, 3 % K_PLANES, KW)
-        for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores, aligned to key groups
-            pos = start + tl.arange(0, BLOCK_N)
-            valid = pos < hi
-            if HAS_MASK:
-                valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
-            k_rows = kc_ptr + b * kc_sb + h * kc_sh + (start - k_store_start + tl.arange(0, BLOCK_N))[:, None] * kc_sn
-            if K_KIND == 0:
-                s = tl.dot(q16, tl.trans(tl.load(k_rows + dims[None, :])))
-            else:
-                raw = tl.load(k_rows + tl.arange(0, KW)[None, :])
-                group_row = b * kg_sb + h * kg_sh + (start - k_store_start) // K_GROUP * kg_sn
-                ks_row, km_row = ks_ptr + group_row, km_ptr + group_row
-                s = _key_plane(qk0, raw, ks_row, km_row, kg_sn, 0, K_BITS, KW, BLOCK_N, K_GROUP)
-                if K_PLANES > 1:
-                    s += _key_plane(qk1, raw, ks_row, km_row, kg_sn, 1, K_BITS, KW, BLOCK_N, K_GROUP)
-                if K_PLANES > 2:
-                    s += _key_plane(qk2, raw, ks_row, km_row, kg_sn, 2, K_BITS, KW, BLOCK_N, K_GROUP)
-                    s += _key_plane(qk3, raw, ks_row, km_row, kg_sn, 3, K_BITS, KW, BLOCK_N, K_GROUP)
-            p, alpha, m_i, l_i = _online_softmax(s, valid, m_i, l_i, softcap, SOFTCAP)
-            v_idx = start - v_store_start + tl.arange(0, BLOCK_N)
-            v_rows = vc_ptr + b * vc_sb + h * vc_sh + v_idx[:, None] * vc_sn
-            if V_KIND == 0:
-                acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, tl.load(v_rows + dims[None, :]),
-                                                     V_PLANES)
-            else:
-                raw = tl.load(v_rows + tl.arange(0, VW)[None, :])
-                scales = vs_ptr + b * vg_sb + h * vg_sh + v_idx * vg_sn
-                mins = vm_ptr + b * vg_sb + h * vg_sh + v_idx * vg_sn
-                acc0 = acc0 * alpha[:, None] + _value_plane(p, raw, scales, mins, 0, V_BITS, VW, V_GROUP)
-                if V_PLANES > 1:
-                    acc1 = acc1 * alpha[:, None] + _value_plane(p, raw, scales, mins, 1, V_BITS, VW, V_GROUP)
-                if V_PLANES > 2:
-                    acc2 = acc2 * alpha[:, None] + _value_plane(p, raw, scales, mins, 2, V_BITS, VW, V_GROUP)
-                    acc3 = acc3 * alpha[:, None] + _value_plane(p, raw, scales, mins, 3, V_BITS, VW, V_GROUP)
+        kc = kc_ptr + b * kc_sb + h * kc_sh
+        ks, km = ks_ptr + b * kg_sb + h * kg_sh, km_ptr + b * kg_sb + h * kg_sh
+        vc = vc_ptr + b * vc_sb + h * vc_sh
+        vs, vm = vs_ptr + b * vg_sb + h * vg_sh, vm_ptr + b * vg_sb + h * vg_sh
+        if MMA:
+            m_i, l_i, acc0, acc1, acc2, acc3 = _mma_fast_tiles(
+                q16, q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
+                v_store_start, mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, m_i, l_i, acc0, acc1, acc2, acc3,
+                PER_KV, BLOCK_M, BLOCK_N, D, K_KIND, K_BITS, K_GROUP, K_PLANES, V_KIND, V_BITS, V_GROUP, V_PLANES,
+                HAS_MASK, SOFTCAP)
+        else:
+            fast_rows = tl.arange(0, FMA_ROWS)
+            m_f, l_f, o0, o1, o2, o3 = _fma_fast_tiles(
+                q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
+                v_store_start, mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, PER_KV, FMA_ROWS, BLOCK_N, D,
+                K_KIND, K_BITS, K_GROUP, K_PLANES, V_KIND, V_BITS, V_GROUP, V_PLANES, HAS_MASK, SOFTCAP, SLOTS, VEC)
+            _store_partial(part_o_ptr, part_ml_ptr, (part + 1) * PER_KV + fast_rows, fast_rows < PER_KV, m_f, l_f,
+                           o0, o1, o2, o3, D, V_PLANES)
 
     for start in range(lo, hi, BLOCK_N):  # the rest of the split: edges of the stores, the fp16 tail
         if (start < f_lo) | (start >= f_hi):
@@ -281,33 +476,26 @@ def _decode_split_kernel(
                              V_KIND, V_BITS, V_GROUP)
             if HAS_MASK:
                 valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
-            p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid, m_i, l_i, softcap, SOFTCAP)
+            p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap, SOFTCAP)
             acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
 
-    part = (pid * num_splits + split) * PER_KV + rows  # partials [B * HEADS, splits, PER_KV, ...]
-    out_rows = part_o_ptr + part[:, None] * D + tl.arange(0, VW)[None, :]
-    tl.store(out_rows, acc0, mask=row_ok[:, None])
-    if V_PLANES > 1:
-        tl.store(out_rows + VW, acc1, mask=row_ok[:, None])
-    if V_PLANES > 2:
-        tl.store(out_rows + 2 * VW, acc2, mask=row_ok[:, None])
-        tl.store(out_rows + 3 * VW, acc3, mask=row_ok[:, None])
-    tl.store(part_ml_ptr + part * 2, m_i, mask=row_ok)
-    tl.store(part_ml_ptr + part * 2 + 1, l_i, mask=row_ok)
+    _store_partial(part_o_ptr, part_ml_ptr, part * PER_KV + rows, row_ok, m_i, l_i, acc0, acc1, acc2, acc3, D,
+                   V_PLANES)
 
 
-@triton.jit(do_not_specialize=["num_splits"])
-def _merge_splits_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, num_splits,
-                         HEADS: tl.constexpr, PER_KV: tl.constexpr, SPLITS: tl.constexpr, D: tl.constexpr):
-    """One program per (sequence, query head): weight each split by 2^(its max - the max) and normalise."""
+@triton.jit(do_not_specialize=["num_parts"])
+def _merge_partials_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, num_parts,
+                           HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_PARTS: tl.constexpr, D: tl.constexpr):
+    """One program per (sequence, query head): weight each partial softmax (a split's, or its fma tiles') by
+    2^(its max - the max) and normalise."""
     pid = tl.program_id(0)
     bh = pid // PER_KV
     r = pid % PER_KV
     b = bh // HEADS
     kv_head = tl.load(head_index_ptr + bh % HEADS)
-    splits = tl.arange(0, SPLITS)
-    ok = splits < num_splits
-    part = (bh * num_splits + splits) * PER_KV + r
+    parts = tl.arange(0, BLOCK_PARTS)
+    ok = parts < num_parts
+    part = (bh * num_parts + parts) * PER_KV + r
     m = tl.load(part_ml_ptr + part * 2, mask=ok, other=float("-inf"))
     l = tl.load(part_ml_ptr + part * 2 + 1, mask=ok, other=0.0)
     m_max = tl.max(m, 0)
@@ -320,10 +508,14 @@ def _merge_splits_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_s
 
 
 @functools.cache
-def _target_programs(device: torch.device) -> int:
-    if device.type != "cuda":  # Triton's interpreter (tests on the CPU): few programs keep it quick
-        return 4
-    return PROGRAMS_PER_SM * torch.cuda.get_device_properties(device).multi_processor_count
+def _multiprocessors(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def _target_programs(device: torch.device, launch: Launch) -> int:
+    if device.type != "cuda":  # Triton's interpreter (tests on the CPU): few programs keep it quick, two splits
+        return 8
+    return launch.programs_per_sm * _multiprocessors(device)
 
 
 def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
@@ -347,24 +539,33 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
     return LAYOUT_IDS[layout.kind], layout.bits, group
 
 
-def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int) -> dict:
-    """Tile size, code planes and the fast range: tiles inside both stores, aligned to key groups."""
+def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: str, per_kv: int) -> dict:
+    """Tile size, code planes, partials per program, fma's rows and slots, and the fast range: tiles inside both
+    stores, aligned to key groups."""
     (k_kind, k_bits, k_group), (v_kind, v_bits, v_group) = _layout_args(keys, dim), _layout_args(values, dim)
     planes_fit = lambda bits: bits in (2, 4, 8) and dim * bits // 8 >= 16  # noqa: E731  (a plane feeds tl.dot)
     k_fast = k_kind == 0 or (k_kind == 2 and planes_fit(k_bits))
     v_fast = v_kind == 0 or (v_kind == 1 and planes_fit(v_bits))
     k_planes = 8 // k_bits if k_kind == 2 and k_fast else 1
     v_planes = 8 // v_bits if v_kind == 1 and v_fast else 1
-    block = BLOCK_N
+    launch = LAUNCH[path]
+    block = launch.block_n
+    fast = k_fast and v_fast
+    fma = path == "fma" and fast
+    slots = vec = 1
+    if fma:  # the warps' lanes hold slots x (a key plane's row / vec); a slot's positions lie in one thread
+        vec = launch.vec
+        slots = min(block, max(1, 32 * vec * k_planes // dim) * launch.num_warps)
     stored = keys.store_end > keys.store_start and values.store_end > values.store_start
     anchor = keys.store_start if keys.store_end > keys.store_start else first
     fast_lo = fast_hi = anchor
-    if k_fast and v_fast and stored:
+    if fast and stored:
         fast_lo = anchor + triton.cdiv(max(first, keys.store_start, values.store_start) - anchor, block) * block
         fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
-    return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=k_fast and v_fast,
-                K_KIND=k_kind, K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits,
-                V_GROUP=v_group, V_PLANES=v_planes)
+    return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=fast, K_KIND=k_kind,
+                K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group,
+                V_PLANES=v_planes, MMA=not fma, PARTS=2 if fma else 1, FMA_ROWS=triton.next_power_of_2(per_kv),
+                SLOTS=slots, VEC=vec)
 
 
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
@@ -381,14 +582,17 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     first = keys.first_position()
     if recent is not None:  # streaming heads and sliding windows: only the last `recent` tokens besides sinks
         first = max(first, length - recent)
-    plan = _plan(keys, values, dim, first)
+    path = fast_path(per_kv)
+    launch = LAUNCH[path]
+    plan = _plan(keys, values, dim, first, path, per_kv)
     block, anchor = plan["BLOCK_N"], plan.pop("anchor")
     tiles = triton.cdiv(max(length - anchor, 1), block)
-    splits = max(1, min(tiles, triton.cdiv(_target_programs(query.device), batch * heads)))
+    splits = max(1, min(tiles, triton.cdiv(_target_programs(query.device, launch), batch * heads)))
     split_tokens = triton.cdiv(tiles, splits) * block
     splits = triton.cdiv(tiles * block, split_tokens)
-    part_o = torch.empty(batch * heads * splits * per_kv * dim, dtype=torch.float32, device=query.device)
-    part_ml = torch.empty(batch * heads * splits * per_kv * 2, dtype=torch.float32, device=query.device)
+    parts = splits * plan["PARTS"]
+    part_o = torch.empty(batch * heads * parts * per_kv * dim, dtype=torch.float32, device=query.device)
+    part_ml = torch.empty(batch * heads * parts * per_kv * 2, dtype=torch.float32, device=query.device)
     placeholder = part_ml[None, None, None]  # any 4-d tensor: never dereferenced where a stream lacks a part
     sinks_k = keys.sinks if keys.sink_len else placeholder
     sinks_v = values.sinks if values.sink_len else placeholder
@@ -401,9 +605,10 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
         sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len,
         mask, mask.stride(0), scale, softcap or 0.0, first, anchor, plan.pop("fast_lo"), plan.pop("fast_hi"), length,
         split_tokens, splits, HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, triton.next_power_of_2(per_kv)), D=dim,
-        HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=NUM_WARPS, num_stages=NUM_STAGES, **plan,
+        HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=launch.num_warps,
+        num_stages=launch.num_stages, **plan,
     )
-    _merge_splits_kernel[(batch * heads * per_kv,)](
-        part_o, part_ml, head_index, out, out.stride(0), out.stride(2), splits,
-        HEADS=heads, PER_KV=per_kv, SPLITS=triton.next_power_of_2(splits), D=dim, num_warps=4,
+    _merge_partials_kernel[(batch * heads * per_kv,)](
+        part_o, part_ml, head_index, out, out.stride(0), out.stride(2), parts,
+        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=triton.next_power_of_2(parts), D=dim, num_warps=4,
     )
