@@ -23,6 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
+from kvtool.errors import KvtoolError
 from kvtool.runtime.stream import TokenStream
 
 LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2}  # kernels.LAYOUT_KINDS, as the kernel numbers them
@@ -44,14 +45,14 @@ LAUNCH = {
     "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
     "fma": Launch(block_n=32, num_warps=4, num_stages=1, programs_per_sm=4, vec=4),  # untimed; no spills (ptxas)
 }
-FMA_MAX_ROWS = 8  # query rows per KV head up to which "auto" takes the fma path
+FMA_MAX_ROWS = 0  # query rows per KV head up to which "auto" takes the fma path: none until it is timed on a GPU
 FAST_PATH = os.environ.get("KVTOOL_FAST_PATH", "auto")  # "mma", "fma", or "auto" (by rows per KV head)
 
 
 def fast_path(per_kv: int) -> str:
     """The fast path a launch with `per_kv` query rows per KV head takes."""
     if FAST_PATH not in ("auto", *LAUNCH):
-        raise ValueError(f"KVTOOL_FAST_PATH={FAST_PATH!r}: choose auto, {', '.join(LAUNCH)}")
+        raise KvtoolError(f"KVTOOL_FAST_PATH={FAST_PATH!r}: choose auto, {', '.join(LAUNCH)}")
     if FAST_PATH != "auto":
         return FAST_PATH
     return "fma" if per_kv <= FMA_MAX_ROWS else "mma"
