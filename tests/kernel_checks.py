@@ -2,7 +2,7 @@
 
 Each check builds the same cache twice from the same random tokens, attends one through the fused kernel and one
 through the reference PyTorch path, and reports the largest relative error; the decode checks run once per fast path
-(decode.LAUNCH: tensor cores, CUDA cores). Run directly: prints JSON.
+(decode.SCALAR_PATHS: tensor cores, CUDA cores); codebook layouts take the adc path. Run directly: prints JSON.
 """
 
 from __future__ import annotations
@@ -19,12 +19,22 @@ from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
+from kvtool.runtime.million import MillionCodec
 
 HEAD_DIM = 64
 
 
 def kivi_group(heads, bits=2, group=32, residual=32, sink=0, recent=None) -> HeadGroup:
     return HeadGroup(heads, KiviKeys(bits, group, residual), KiviValues(bits, group, residual), sink, recent)
+
+
+def million_group(heads, width=2, bits=8, residual=32, sink=0, recent=None) -> HeadGroup:
+    """MILLION codecs with random per-head codebooks (fp16 values, as an artifact stores them), the same in both
+    twin caches."""
+    shape = (len(heads), HEAD_DIM // width, 1 << bits, width)
+    books = lambda seed: torch.randn(shape, generator=torch.Generator().manual_seed(seed)).half().float()  # noqa: E731
+    return HeadGroup(heads, MillionCodec(books(0), bits, residual), MillionCodec(books(1), bits, residual), sink,
+                     recent)
 
 
 CASES = {
@@ -35,6 +45,10 @@ CASES = {
     "kivi2_sinks_recent": lambda: [kivi_group([0, 1], bits=2, residual=32, sink=4, recent=150)],
     "fp16": lambda: [HeadGroup([0, 1], Fp16Codec(), Fp16Codec())],
     "duo_streaming_and_kivi": lambda: [kivi_group([1], bits=2), HeadGroup([0], Fp16Codec(), Fp16Codec(), 4, 40)],
+}
+ADC_CASES = {  # every key and value from codebooks: the adc path
+    "million_2dims_8bits_window": lambda: [million_group([0, 1])],
+    "million_4dims_4bits_sinks_recent": lambda: [million_group([0, 1], width=4, bits=4, sink=4, recent=150)],
 }
 
 
@@ -49,7 +63,7 @@ def decode_error(case: str, padded: bool = False, softcap: float | None = None, 
     mask = torch.ones(batch, 1, 1, total, dtype=torch.bool)
     if padded:
         mask[1, ..., :7] = False  # left padding of the second sequence
-    fused, reference = (CompressedLayer(CASES[case](), kv_heads) for _ in range(2))
+    fused, reference = (CompressedLayer({**CASES, **ADC_CASES}[case](), kv_heads) for _ in range(2))
     reference.fusable = False  # the reference path on CUDA too (the GPU runs these checks at HEAD_DIM 128)
     for layer in (fused, reference):
         for lo in range(0, prompt, 64):
@@ -97,11 +111,20 @@ def decode_errors(path: str) -> dict[str, float]:
     return results
 
 
+def adc_errors() -> dict[str, float]:
+    """Codebook layouts through the adc path: MILLION's window and two splits; sinks, a sliding window, masks."""
+    results = {f"decode/adc/{case}": decode_error(case) for case in ADC_CASES}
+    results["decode/adc/million_left_padding_softcap"] = decode_error("million_2dims_8bits_window", padded=True,
+                                                                      softcap=5.0, prompt=330)
+    return results
+
+
 def run_all() -> dict[str, float]:
     results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
                for bits in (2, 4, 8)}
-    for path in decode.LAUNCH:
+    for path in decode.SCALAR_PATHS:
         results.update(decode_errors(path))
+    results.update(adc_errors())
     return results
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -13,6 +15,7 @@ from kvtool.calibrate.codebook import (batched_kmeans, kmeans_objective, learn_c
                                       plus_plus_seeds, weighted_means)
 from kvtool.data import calibration_sequences, default_text, evaluation_sequences
 from kvtool.eval import fp16_baseline, perplexity
+from kvtool.runtime import kernels
 from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codebook import CodebookCodec
 from kvtool.runtime.codec import HeadGroup
@@ -68,6 +71,17 @@ def test_decode_step_through_the_cache_equals_dequantize_then_attend():
     grouped = query.view(1, 3, 3, 64) * 0.125
     expected = torch.softmax(grouped @ k_hat.transpose(-1, -2), -1) @ v_hat  # [1, 3 kv heads, 3 queries, 64]
     assert torch.allclose(out[0, 0], expected.reshape(9, 64), atol=1e-5)
+
+
+def test_million_layers_take_the_fused_kernel_and_cq_layers_do_not():
+    """Codebook codecs declare a layout the decode kernel reads (used on CUDA); CQ's pre-RoPE keys need each key's
+    rotation, and indices wider than a byte a second plane, so those take the reference path."""
+    books = torch.randn(2, 32, 256, 2)
+    million = CompressedLayer([HeadGroup([0, 1], MillionCodec(books, 8, 128), MillionCodec(books, 8, 128))], 2)
+    cq = CompressedLayer([HeadGroup([0, 1], PreRopeKeys(books, 8, 0, None), CoupledCodec(books, 8, 0))], 2)
+    assert kernels.can_fuse(million.groups, 64) == (importlib.util.find_spec("triton") is not None)
+    assert not kernels.can_fuse(cq.groups, 64)
+    assert MillionCodec(torch.randn(2, 32, 1024, 2), 10, 0).layout is None
 
 
 def test_weighted_kmeans_follows_the_weights():

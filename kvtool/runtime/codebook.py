@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from kvtool.artifacts import Artifact
-from kvtool.runtime.codec import Packed, TensorCodec
+from kvtool.runtime.codec import Packed, PackedLayout, TensorCodec
 from kvtool.runtime.packing import pack_bits, unpack_bits
 
 ADC_MAX_ROWS = 32  # query rows up to which scores come from lookup tables (decode steps); prefill blocks decode once
@@ -39,6 +39,8 @@ class CodebookCodec(TensorCodec):
         self.codebooks = codebooks.float()
         self.norms = self.codebooks.square().sum(-1)  # [H, S, K], for nearest-centroid search
         self.bits, self.subspaces, self.width = bits, subspaces, width
+        if bits <= 8:  # no high-bit plane: the fused decode kernel reads the codes (ADC, kernels/decode.py)
+            self.layout = PackedLayout("codebook", bits, width)
 
     # ---- storage ------------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, start: int) -> Packed:

@@ -24,6 +24,8 @@ class PackedLayout:
     kind "fp16": {"x"} fp16 tokens. "token_groups": {"codes", "scale", "min"}, each token's channels in groups of
     `group` sharing an fp16 scale and min. "channel_groups": the same, `group` consecutive tokens sharing them per
     channel. Codes are `bits` wide, packed plane-major (runtime/packing.py: pack_planes), and x ~ code * scale + min.
+    "codebook": {"codes"}, per token the `bits`-wide centroid index of each sub-vector of `group` channels
+    (runtime/codebook.py: pack_bits order), read from the codec's `codebooks` [heads, D / group, 2**bits, group].
     """
 
     kind: str

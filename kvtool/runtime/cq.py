@@ -32,6 +32,7 @@ class PreRopeKeys(CoupledCodec):
     def __init__(self, codebooks: torch.Tensor, bits: int, residual: int, model: torch.nn.Module) -> None:
         super().__init__(codebooks, bits, residual)
         self.model = model
+        self.layout = None  # a score needs the key's own rotation, not a per-step table: the reference path decodes
 
     def rotation(self, start: int, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return rope_cos_sin(self.model, torch.arange(start, start + count, device=device))

@@ -14,7 +14,7 @@ import torch
 
 from kvtool.runtime.codec import PackedLayout
 
-LAYOUT_KINDS = ("fp16", "token_groups", "channel_groups")
+LAYOUT_KINDS = ("fp16", "token_groups", "channel_groups", "codebook")
 
 
 def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
@@ -23,7 +23,10 @@ def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
         return False
     if layout.kind == "fp16":
         return True
-    return layout.bits in (1, 2, 4, 8) and not layout.group & (layout.group - 1)
+    pow2 = not layout.group & (layout.group - 1)
+    if layout.kind == "codebook":  # sub-vectors of `group` channels; indices 1, 2, 4 to a byte or a byte each
+        return layout.bits in (1, 2, 4, 8) and pow2 and head_dim // layout.group * layout.bits >= 8
+    return layout.bits in (1, 2, 4, 8) and pow2
 
 
 def available(x: torch.Tensor) -> bool:

@@ -5,9 +5,13 @@ One program takes one (sequence, KV head, split of the context): it reads its sh
 heads of that KV head together (the GQA rows) and leaves a partial softmax (row max, row sum, unnormalised output). A
 second kernel merges the partials by their log-sum-exp. No fp16 copy of the cache exists.
 
-Tiles inside both packed stores take one of two fast paths, chosen per launch from the rows per KV head:
+Tiles inside both packed stores take one of three fast paths, chosen per launch: for scalar codes from the rows per
+KV head,
   mma  one `tl.dot` per code plane on tensor cores (rows padded to 16);
-  fma  broadcast multiply and `tl.sum` on CUDA cores, for few rows (a 16-row MMA tile with 4 real rows wastes 3/4).
+  fma  broadcast multiply and `tl.sum` on CUDA cores, for few rows (a 16-row MMA tile with 4 real rows wastes 3/4);
+and for codebook codes (MILLION's product quantization)
+  adc  scores summed from a per-step table of query·centroid (asymmetric distance computation), values gathered
+       from their centroids.
 
 What a program reads for position p of a stream: the store if p < store_end, else the fp16 tail. In decode (one
 query, after the previous chunk settled) this is exactly what the reference path reads.
@@ -26,7 +30,8 @@ import triton.language as tl
 from kvtool.errors import KvtoolError
 from kvtool.runtime.stream import TokenStream
 
-LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2}  # kernels.LAYOUT_KINDS, as the kernel numbers them
+# kernels.LAYOUT_KINDS, as the kernel numbers them
+LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2, "codebook": 3}
 LOG2E = 1.4426950408889634
 
 
@@ -44,18 +49,42 @@ class Launch:
 LAUNCH = {
     "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
     "fma": Launch(block_n=32, num_warps=4, num_stages=1, programs_per_sm=4, vec=4),  # untimed; no spills (ptxas)
+    "adc": Launch(block_n=32, num_warps=4, num_stages=1, programs_per_sm=4),  # untimed
 }
 FMA_MAX_ROWS = 0  # query rows per KV head up to which "auto" takes the fma path: none until it is timed on a GPU
 FAST_PATH = os.environ.get("KVTOOL_FAST_PATH", "auto")  # "mma", "fma", or "auto" (by rows per KV head)
+SCALAR_PATHS = ("mma", "fma")  # what FAST_PATH forces; "adc" serves codebook layouts only, which take nothing else
 
 
-def fast_path(per_kv: int) -> str:
-    """The fast path a launch with `per_kv` query rows per KV head takes."""
+def fast_path(per_kv: int, codebooks: bool) -> str:
+    """The fast path of a launch with `per_kv` query rows per KV head; `codebooks`: keys and values are both
+    codebook-coded."""
     if FAST_PATH not in ("auto", *LAUNCH):
         raise KvtoolError(f"KVTOOL_FAST_PATH={FAST_PATH!r}: choose auto, {', '.join(LAUNCH)}")
-    if FAST_PATH != "auto":
+    if codebooks:
+        return "adc"
+    if FAST_PATH in SCALAR_PATHS:
         return FAST_PATH
     return "fma" if per_kv <= FMA_MAX_ROWS else "mma"
+
+
+@triton.jit
+def _centroid_index(rows, sub, BITS: tl.constexpr, row_ok):
+    """Centroid indices of sub-vectors `sub` of the codes at row pointers `rows`, int32 (runtime/packing.py's
+    pack_bits: index s at stream bits s*BITS .. s*BITS+BITS-1, so within one byte for BITS 1, 2, 4, 8). Rows outside
+    `row_ok` (None: all rows) give some index below 2^BITS: a centroid that exists, for the caller to discard."""
+    raw = tl.load(rows + sub * BITS // 8, mask=row_ok)
+    return (raw.to(tl.int32) >> (sub * BITS % 8)) & ((1 << BITS) - 1)
+
+
+@triton.jit
+def _centroids(book, rows, row_ok, SUBS: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr):
+    """float32 [N, SUBS * WIDTH] of the codes at row pointers `rows` [N, 1]: each sub-vector's centroid from one
+    head's codebooks `book` [SUBS, 2^BITS, WIDTH] (gathered [N, SUBS, WIDTH], so a centroid is one vector load)."""
+    sub = tl.arange(0, SUBS)[None, :]
+    entry = (sub << BITS) + _centroid_index(rows, sub, BITS, row_ok)  # [N, SUBS]
+    x = tl.load(book + entry[:, :, None] * WIDTH + tl.arange(0, WIDTH)[None, None, :])
+    return tl.reshape(x, (x.shape[0], SUBS * WIDTH))
 
 
 @triton.jit
@@ -68,6 +97,9 @@ def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_s
     if KIND == 0:  # fp16 tokens
         ptrs = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + dims[None, :]
         x = tl.load(ptrs, mask=in_store[:, None], other=0.0).to(tl.float16)
+    elif KIND == 3:  # centroids; scale_ptr holds the codebooks of every head (g_sh apart), GROUP channels each
+        rows = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn
+        x = _centroids(scale_ptr + h * g_sh, rows, in_store[:, None], D // GROUP, BITS, GROUP).to(tl.float16)
     else:
         PER: tl.constexpr = 8 // BITS
         raw = tl.load(codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + tl.arange(0, D // PER)[None, :],
@@ -368,6 +400,36 @@ def _fma_fast_tiles(q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_sta
 
 
 @triton.jit
+def _adc_fast_tiles(table, kc, kc_sn, k_store_start, vc, vc_sn, v_book, v_store_start, mask_row, softcap, f_lo, f_hi,
+                    hi, ROWS: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr, K_BITS: tl.constexpr,
+                    K_WIDTH: tl.constexpr, V_BITS: tl.constexpr, V_WIDTH: tl.constexpr, HAS_MASK: tl.constexpr,
+                    SOFTCAP: tl.constexpr):
+    """Fast tiles of codebook codes, on CUDA cores. Scores by ADC: `table` [subs, 2^K_BITS, ROWS] holds the scaled
+    query rows' sub-vectors · every centroid (one step's table, built by decode_attention), so a key's score is the
+    sum of its sub-vectors' entries, each entry one vector load of all rows. Values: each sub-vector's centroid
+    gathered from `v_book` [subs, 2^V_BITS, V_WIDTH] and multiplied by p. Returns the rows' state of these tiles
+    alone: max, sum, output."""
+    K_SUBS: tl.constexpr = D // K_WIDTH
+    rows = tl.arange(0, ROWS)
+    sub = tl.arange(0, K_SUBS)[None, :]
+    m_i = tl.full([ROWS], -1e30, tl.float32)
+    l_i = tl.zeros([ROWS], tl.float32)
+    acc = tl.zeros([ROWS, D], tl.float32)
+    for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores
+        pos = start + tl.arange(0, BLOCK_N)
+        valid = pos < hi
+        if HAS_MASK:
+            valid &= tl.load(mask_row + pos, mask=valid, other=0) != 0
+        entry = (sub << K_BITS) + _centroid_index(kc + (pos - k_store_start)[:, None] * kc_sn, sub, K_BITS, None)
+        picked = tl.load(table + entry[:, :, None] * ROWS + rows[None, None, :])  # [BLOCK_N, subs, ROWS]
+        s = tl.trans(tl.sum(picked.to(tl.float32), 1))
+        p, alpha, m_i, l_i = _online_softmax(s, valid[None, :], m_i, l_i, softcap, SOFTCAP)
+        v = _centroids(v_book, vc + (pos - v_store_start)[:, None] * vc_sn, None, D // V_WIDTH, V_BITS, V_WIDTH)
+        acc = acc * alpha[:, None] + tl.sum(p[:, :, None] * v[None, :, :], 1)
+    return m_i, l_i, acc
+
+
+@triton.jit
 def _store_partial(part_o_ptr, part_ml_ptr, part, row_ok, m_i, l_i, acc0, acc1, acc2, acc3, D: tl.constexpr,
                    V_PLANES: tl.constexpr):
     """One partial softmax (rows `part` of the partials [B * HEADS, parts, PER_KV, ...]): max, sum, output."""
@@ -392,7 +454,7 @@ _PER_STEP = ["kt_sb", "kt_sh", "k_store_start", "k_store_end", "k_tail_start", "
 
 @triton.jit(do_not_specialize=_PER_STEP)
 def _decode_split_kernel(
-    q_ptr, q_sb, q_sh, head_index_ptr, part_o_ptr, part_ml_ptr,
+    q_ptr, q_sb, q_sh, head_index_ptr, part_o_ptr, part_ml_ptr, table_ptr,
     kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr, kt_sb, kt_sh, kt_sn,
     k_store_start, k_store_end, k_tail_start,
     vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr, vt_sb, vt_sh, vt_sn,
@@ -402,13 +464,13 @@ def _decode_split_kernel(
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
     K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
     V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
-    FAST: tl.constexpr, MMA: tl.constexpr, PARTS: tl.constexpr, FMA_ROWS: tl.constexpr, SLOTS: tl.constexpr,
-    VEC: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
+    FAST: tl.constexpr, MMA: tl.constexpr, ADC: tl.constexpr, PARTS: tl.constexpr, FMA_ROWS: tl.constexpr,
+    SLOTS: tl.constexpr, VEC: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
 ):
     """Tiles of BLOCK_N positions on a grid anchored at the key store's start. Tiles inside both stores take the fast
-    path: _mma_fast_tiles, into the rows' state of the other tiles, or _fma_fast_tiles, into a second partial of
-    their own (PARTS = 2: FMA_ROWS rows, not the 16 of a matrix product). Tiles at the edges (tail, window, sinks)
-    read generic fp16 tiles, split into the value planes' column blocks."""
+    path: _mma_fast_tiles, into the rows' state of the other tiles, or _fma_fast_tiles / _adc_fast_tiles, into a
+    second partial of their own (PARTS = 2: FMA_ROWS rows, not the 16 of a matrix product). Tiles at the edges
+    (tail, window, sinks) read generic fp16 tiles, split into the value planes' column blocks."""
     pid = tl.program_id(0)
     split = tl.program_id(1)
     b = (pid // HEADS).to(tl.int64)
@@ -458,10 +520,20 @@ def _decode_split_kernel(
                 HAS_MASK, SOFTCAP)
         else:
             fast_rows = tl.arange(0, FMA_ROWS)
-            m_f, l_f, o0, o1, o2, o3 = _fma_fast_tiles(
-                q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
-                v_store_start, mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, PER_KV, FMA_ROWS, BLOCK_N, D,
-                K_KIND, K_BITS, K_GROUP, K_PLANES, V_KIND, V_BITS, V_GROUP, V_PLANES, HAS_MASK, SOFTCAP, SLOTS, VEC)
+            if ADC:  # this sequence's and head's table [subs, 2^K_BITS, FMA_ROWS]; vs: the head's value codebooks
+                table = table_ptr + (b * HEADS + h) * ((D // K_GROUP << K_BITS) * FMA_ROWS)
+                m_f, l_f, o0 = _adc_fast_tiles(table, kc, kc_sn, k_store_start, vc, vc_sn, vs, v_store_start,
+                                               mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, FMA_ROWS, BLOCK_N, D,
+                                               K_BITS, K_GROUP, V_BITS, V_GROUP, HAS_MASK, SOFTCAP)
+                o1 = o0  # one accumulator (V_PLANES = 1): _store_partial stores o0 alone
+                o2 = o0
+                o3 = o0
+            else:
+                m_f, l_f, o0, o1, o2, o3 = _fma_fast_tiles(
+                    q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
+                    v_store_start, mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, PER_KV, FMA_ROWS, BLOCK_N, D,
+                    K_KIND, K_BITS, K_GROUP, K_PLANES, V_KIND, V_BITS, V_GROUP, V_PLANES, HAS_MASK, SOFTCAP, SLOTS,
+                    VEC)
             _store_partial(part_o_ptr, part_ml_ptr, (part + 1) * PER_KV + fast_rows, fast_rows < PER_KV, m_f, l_f,
                            o0, o1, o2, o3, D, V_PLANES)
 
@@ -520,15 +592,22 @@ def _target_programs(device: torch.device, launch: Launch) -> int:
 
 
 def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
-    """Kernel arguments of one stream: codes (or fp16 tokens), scale, min with their strides, tail, boundaries."""
+    """Kernel arguments of one stream: codes (or fp16 tokens), scale, min with their strides, tail, boundaries.
+    Codebook layouts pass their codebooks [heads, subs, 2^bits, width] in the scale's place (per head, not per
+    sequence)."""
     layout = stream.codec.layout
     packed = stream.packed() if stream.store_end > stream.store_start else {}
     codes = packed.get("x" if layout.kind == "fp16" else "codes", placeholder)
     scale, low = packed.get("scale", placeholder), packed.get("min", placeholder)
+    scale_strides = scale.stride()[:3]
+    if layout.kind == "codebook":
+        scale = stream.codec.codebooks
+        scale_strides = (0, scale.stride(0), 0)
+        assert scale[0].is_contiguous(), "kernel reads a head's codebooks as one [subs, 2^bits, width] block"
     tail = stream.tail if stream.tail is not None and stream.tail.shape[2] else placeholder
     for tensor in (codes, scale, low, tail):
         assert tensor.stride(-1) == 1 or tensor is placeholder, "kernel reads rows with unit stride"
-    return (codes, *codes.stride()[:3], scale, low, *scale.stride()[:3], tail, *tail.stride()[:3],
+    return (codes, *codes.stride()[:3], scale, low, *scale_strides, tail, *tail.stride()[:3],
             stream.store_start, stream.store_end, stream.tail_start)
 
 
@@ -541,8 +620,8 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
 
 
 def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: str, per_kv: int) -> dict:
-    """Tile size, code planes, partials per program, fma's rows and slots, and the fast range: tiles inside both
-    stores, aligned to key groups."""
+    """Tile size, code planes, partials per program, fma's (and adc's) rows and slots, and the fast range: tiles
+    inside both stores, aligned to key groups."""
     (k_kind, k_bits, k_group), (v_kind, v_bits, v_group) = _layout_args(keys, dim), _layout_args(values, dim)
     planes_fit = lambda bits: bits in (2, 4, 8) and dim * bits // 8 >= 16  # noqa: E731  (a plane feeds tl.dot)
     k_fast = k_kind == 0 or (k_kind == 2 and planes_fit(k_bits))
@@ -551,7 +630,8 @@ def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: st
     v_planes = 8 // v_bits if v_kind == 1 and v_fast else 1
     launch = LAUNCH[path]
     block = launch.block_n
-    fast = k_fast and v_fast
+    adc = path == "adc"  # keys and values both codebook-coded (fast_path)
+    fast = adc or (k_fast and v_fast)
     fma = path == "fma" and fast
     slots = vec = 1
     if fma:  # the warps' lanes hold slots x (a key plane's row / vec); a slot's positions lie in one thread
@@ -565,8 +645,18 @@ def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: st
         fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
     return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=fast, K_KIND=k_kind,
                 K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group,
-                V_PLANES=v_planes, MMA=not fma, PARTS=2 if fma else 1, FMA_ROWS=triton.next_power_of_2(per_kv),
-                SLOTS=slots, VEC=vec)
+                V_PLANES=v_planes, MMA=not (fma or adc), ADC=adc, PARTS=2 if fma or adc else 1,
+                FMA_ROWS=triton.next_power_of_2(per_kv), SLOTS=slots, VEC=vec)
+
+
+def _score_tables(codebooks: torch.Tensor, query: torch.Tensor, head_index: torch.Tensor, per_kv: int, rows: int,
+                  scale: float) -> torch.Tensor:
+    """ADC tables of one decode step, float16 [B, heads, subs, 2^bits, rows]: `scale` x query row r's sub-vector s
+    · centroid k of s, for the group's heads (codebooks [heads, subs, 2^bits, width]); rows past per_kv are 0."""
+    subs, width = codebooks.shape[1], codebooks.shape[3]
+    grouped = query[:, :, 0].unflatten(1, (-1, per_kv)).index_select(1, head_index)  # [B, heads, per_kv, D]
+    table = torch.einsum("bhrsc,hskc->bhskr", grouped.float().unflatten(-1, (subs, width)), codebooks) * scale
+    return torch.nn.functional.pad(table, (0, rows - per_kv)).half().contiguous()
 
 
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
@@ -583,7 +673,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     first = keys.first_position()
     if recent is not None:  # streaming heads and sliding windows: only the last `recent` tokens besides sinks
         first = max(first, length - recent)
-    path = fast_path(per_kv)
+    path = fast_path(per_kv, keys.codec.layout.kind == values.codec.layout.kind == "codebook")
     launch = LAUNCH[path]
     plan = _plan(keys, values, dim, first, path, per_kv)
     block, anchor = plan["BLOCK_N"], plan.pop("anchor")
@@ -600,8 +690,11 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     assert sinks_k.stride() == sinks_v.stride() or not keys.sink_len
     mask = mask_row if mask_row is not None else placeholder
     scale = scaling if softcap else scaling * LOG2E
+    table = placeholder
+    if plan["ADC"]:
+        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, plan["FMA_ROWS"], scale)
     _decode_split_kernel[(batch * heads, splits)](
-        query, query.stride(0), query.stride(1), head_index, part_o, part_ml,
+        query, query.stride(0), query.stride(1), head_index, part_o, part_ml, table,
         *_stream_args(keys, placeholder), *_stream_args(values, placeholder),
         sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len,
         mask, mask.stride(0), scale, softcap or 0.0, first, anchor, plan.pop("fast_lo"), plan.pop("fast_hi"), length,
