@@ -30,6 +30,7 @@ from kvtool.runtime import kernels
 from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.kivi import KiviKeys, KiviValues
+from kvtool.runtime.million import MillionCodec
 
 Q_HEADS, KV_HEADS, HEAD_DIM, LAYERS = 32, 8, 128, 32
 FILL_CHUNK = 4096  # tokens appended at a time while filling a context
@@ -53,12 +54,30 @@ def kivi_groups(bits: int, streaming: int = 0, sink: int = 64, recent: int = 102
     return groups
 
 
+def million_groups(width: int, bits: int = 8, residual: int = 128) -> list[HeadGroup]:
+    """MILLION on every head: sub-vectors of `width` channels, `bits`-bit indices, a `residual`-token fp16 window;
+    random codebooks (speed does not depend on them), one per kind shared by all heads as the paper trains them, on
+    the default device (make_layer's)."""
+    shape = (1, HEAD_DIM // width, 1 << bits, width)
+    books = lambda: torch.randn(shape).half().float().expand(KV_HEADS, -1, -1, -1)  # noqa: E731
+    codecs = MillionCodec(books(), bits, residual), MillionCodec(books(), bits, residual)
+    return [HeadGroup(list(range(KV_HEADS)), *codecs)]
+
+
 FORMATS = {
     "fp16-kernel": Format("fp16-kernel", lambda: [HeadGroup(list(range(KV_HEADS)), Fp16Codec(), Fp16Codec())]),
     "kivi4": Format("kivi4", lambda: kivi_groups(4)),
     "kivi2": Format("kivi2", lambda: kivi_groups(2)),
     "duo50+kivi2": Format("duo50+kivi2", lambda: kivi_groups(2, streaming=KV_HEADS // 2)),
+    "million4": Format("million4", lambda: million_groups(2)),  # 4 bits per element: 2 channels per 8-bit index
+    "million2": Format("million2", lambda: million_groups(4)),
 }
+
+
+def make_layer(name: str, device: str | torch.device) -> CompressedLayer:
+    """One layer of format `name`, its codecs' tensors (codebooks) made on `device`."""
+    with torch.device(device):
+        return CompressedLayer(FORMATS[name].groups(), KV_HEADS)
 
 
 def fill_layer(layer: CompressedLayer, batch: int, context: int, device: str) -> None:
@@ -74,8 +93,8 @@ def fill_layer(layer: CompressedLayer, batch: int, context: int, device: str) ->
 @contextlib.contextmanager
 def using_fast_path(spec: str):
     """The decode kernel through one fast path while in the block: "auto" (its choice by rows per KV head), "mma",
-    "fma", or a path with launch fields in decode.Launch's order, the rest as they are: "fma:64/4/1/4/4" =
-    block_n/num_warps/num_stages/programs_per_sm/vec."""
+    "fma", "adc" (codebook layouts always take it; the others then run auto), or a path with launch fields in
+    decode.Launch's order, the rest as they are: "fma:64/4/1/4/4" = block_n/num_warps/num_stages/programs_per_sm/vec."""
     from kvtool.runtime.kernels import decode
 
     path, _, shape = spec.partition(":")
@@ -129,7 +148,7 @@ def attention_bench(contexts: list[int], batches: list[int], formats: list[str],
             rows.append(_row("fp16 SDPA", batch, context, sdpa_us, fp16_bytes, sdpa_us))
             del keys, values
             for name in formats:
-                layer = CompressedLayer(FORMATS[name].groups(), KV_HEADS)
+                layer = make_layer(name, device)
                 try:
                     fill_layer(layer, batch, context, device)
                 except torch.OutOfMemoryError:
@@ -165,10 +184,11 @@ def check_against_reference(formats: list[str], device: str = "cuda", context: i
     error / max |reference|)."""
     errors = {}
     for name in formats:
-        twins = [CompressedLayer(FORMATS[name].groups(), KV_HEADS) for _ in range(2)]
-        for layer in twins:
-            torch.manual_seed(0)
-            fill_layer(layer, batch, context, device)
+        twins = []
+        for _ in range(2):
+            torch.manual_seed(0)  # the same codebooks and tokens in both
+            twins.append(make_layer(name, device))
+            fill_layer(twins[-1], batch, context, device)
         twins[1].fusable = False  # read by the reference path
         for spec in fast_paths:
             worst = 0.0
@@ -212,7 +232,7 @@ def make_cache(model, kind: str, batch: int, context: int, steps: int):
     device = model.device
     if kind in FORMATS:
         use_kvtool_attention(model)
-        cache = CompressedCache([CompressedLayer(FORMATS[kind].groups(), KV_HEADS) for _ in range(LAYERS)])
+        cache = CompressedCache([make_layer(kind, device) for _ in range(LAYERS)])
         cache.reserve(context + steps)
     else:
         model.set_attn_implementation("sdpa")

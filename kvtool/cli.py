@@ -322,13 +322,13 @@ def bench(
     part: list[str] = typer.Option(["attention", "e2e", "longest"], "--part",
                                    help="attention, e2e, longest or check (repeatable)."),
     formats: str = typer.Option("", "--formats", help="Comma-separated formats (default: all): fp16-kernel, kivi4, "
-                                "kivi2, duo50+kivi2."),
+                                "kivi2, duo50+kivi2, million4, million2."),
     contexts: str = typer.Option("", "--contexts", help="Attention contexts in tokens, comma-separated."),
     batches: str = typer.Option("", "--batches", help="Attention batch sizes, comma-separated."),
     fast_paths: str = typer.Option("auto", "--fast-paths", help="Decode kernel fast paths that check and attention "
                                    "time side by side, comma-separated: auto, mma (tensor cores), fma (CUDA cores), "
-                                   "each optionally with a launch shape, e.g. fma:64/4/1/4/4 = block_n/num_warps/"
-                                   "num_stages/programs_per_sm/vec."),
+                                   "adc (codebook formats only; the others run auto), each optionally with a launch "
+                                   "shape, e.g. fma:64/4/1/4/4 = block_n/num_warps/num_stages/programs_per_sm/vec."),
     as_json: bool = typer.Option(False, "--json", help="Also print all results as one JSON line."),
 ) -> None:
     """Decode speed on a CUDA GPU, Llama-3-8B shape: fused kernels vs fp16 SDPA, and end to end vs HF caches."""
