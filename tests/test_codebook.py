@@ -11,8 +11,8 @@ import torch
 from kvtool import runtime
 from kvtool.artifacts import Artifact
 from kvtool.calibrate import calibrate
-from kvtool.calibrate.codebook import (batched_kmeans, kmeans_objective, learn_codebook, learn_product_codebooks, nearest,
-                                      plus_plus_seeds, weighted_means)
+from kvtool.calibrate.codebook import (batched_kmeans, kmeans_objective, learn_codebook, learn_product_codebooks,
+                                      nearest, plus_plus_seeds, weighted_means)
 from kvtool.data import calibration_sequences, default_text, evaluation_sequences
 from kvtool.eval import fp16_baseline, perplexity
 from kvtool.runtime import kernels

@@ -73,7 +73,7 @@ def plus_plus_seeds(points: torch.Tensor, weights: torch.Tensor, size: int, gene
     planes = points.transpose(1, 2).contiguous()  # [G, c, n]: one contiguous plane per channel
     # buffers reused by all `size` draws: fresh ones cost 20% more on the CPU, and page faults at first
     cumulative = torch.empty(weights.shape, dtype=torch.float64, device=points.device)
-    distance, difference = torch.empty_like(weights), torch.empty_like(weights)
+    distance, difference = weights.new_empty(weights.shape), weights.new_empty(weights.shape)
 
     def draw(mass: torch.Tensor) -> torch.Tensor:  # one point per group, P ∝ mass [G, n]
         torch.cumsum(mass, -1, dtype=torch.float64, out=cumulative)
@@ -110,7 +110,7 @@ def batched_kmeans(points: torch.Tensor, size: int, iterations: int, seed: int,
 
     k-means++ seeding, then `iterations` Lloyd steps (assign, weighted mean). A group whose assignment repeats the
     previous step's is at a fixed point (its means are its centroids again), so it leaves the batch: the remaining
-    steps would not change it, and most groups get there well before 25 steps.
+    steps would not change it, and most groups get there well before CQ's 25 steps.
     """
     check_enough(points.shape[1], size)
     points = points.float()
