@@ -45,3 +45,4 @@ def test_quantized_cache_peer_measures_what_it_holds(model):
     # 2-bit codes plus one fp16 scale and shift per 64 elements: 2 + 32 / 64 = 2.5 bits per element
     assert abs(cache.compressed_bits_per_element() - 2.5) < 1e-6
     assert cache.nbytes() == held_bytes([[lay._quantized_keys, lay._quantized_values] for lay in cache.layers])
+    assert cache.host_nbytes() == 0  # nothing beside the cache: kvtool eval reports 0 host bytes for it
