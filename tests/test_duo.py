@@ -174,6 +174,24 @@ def test_streaming_runtime_equals_dense_masked_attention(model, tokenizer, model
     assert ids.shape[1] > 250 and differences[0] < 0.05 and differences[0] * 4 < differences[1]
 
 
+def test_attention_driven_codecs_refuse_to_be_split_by_duo_heads(model, model_fingerprint):
+    """QAQ's value widths follow the attention of its whole group: level=layer groups (all KV heads) cannot be split
+    into retrieval and streaming parts; level=head groups compose."""
+    layers, heads = model_fingerprint["num_layers"], model_fingerprint["num_kv_heads"]
+    duo = duo_artifact(model_fingerprint, torch.rand(30, 3, generator=torch.Generator().manual_seed(6)),
+                       streaming_fraction=0.5)
+    tolerance = torch.tensor([0.05, 0.5])
+    per_layer = Artifact.build("qaq", {"level": "layer"}, model_fingerprint,
+                               {"tolerance": tolerance, "query_norm": torch.ones(layers, 1)})
+    per_head = Artifact.build("qaq", {"level": "head"}, model_fingerprint,
+                              {"tolerance": tolerance, "query_norm": torch.ones(layers, heads)})
+    split = [index for index in range(30) if 0 < duo.tensors["retrieval"][index].sum() < heads][0]
+    with pytest.raises(KvtoolError, match="level=head"):
+        runtime.load([duo, per_layer], model).layer_groups(split, model, torch.device("cpu"))
+    groups = runtime.load([duo, per_head], model).layer_groups(split, model, torch.device("cpu"))
+    assert sorted(h for g in groups for h in g.heads) == list(range(heads))
+
+
 def test_head_subset_codec_equals_the_codec_on_those_heads():
     x = torch.randn(1, 3, 128, 64)
     for codec in (KiviKeys(2, 32, 128), KiviValues(2, 32, 128)):

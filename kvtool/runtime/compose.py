@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from kvtool.errors import KvtoolError
 from kvtool.runtime.codec import Fp16Codec, HeadGroup, Packed, TensorCodec
 
 
@@ -55,6 +56,9 @@ def select_heads(codec: TensorCodec, group: HeadGroup, heads: list[int]) -> Tens
     """`codec` of `group` restricted to `heads` (a subset of group.heads)."""
     if heads == group.heads or isinstance(codec, Fp16Codec):  # fp16 storage has no per-head parameters
         return codec
+    if codec.encodes_after_attention or codec.keeps_host_copy:  # its state spans the group: a subset would share it
+        raise KvtoolError(f"{type(codec).__name__} decides from the attention of its whole head group, which another "
+                          "artifact splits here: calibrate it per KV head (e.g. QAQ's level=head)")
     return HeadSubset(codec, [group.heads.index(h) for h in heads], len(group.heads))
 
 
