@@ -65,6 +65,11 @@ class TensorCodec(ABC):
         """weights [B, H, T, n] · values -> [B, H, T, D]."""
         return weights @ self.decode(packed, start)
 
+    def for_heads(self, positions: list[int]) -> TensorCodec | None:
+        """This codec for the heads at `positions` of its group alone, or None: then compose.HeadSubset places them in
+        a zero-filled group, which suits codecs whose packed tensors are all per head."""
+        return None
+
     def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
         """Softmax weights [B, H, R, F] of query rows at positions `rows` [R] over tokens at `positions` [F].
 

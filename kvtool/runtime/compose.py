@@ -59,7 +59,9 @@ def select_heads(codec: TensorCodec, group: HeadGroup, heads: list[int]) -> Tens
     if codec.encodes_after_attention or codec.keeps_host_copy:  # its state spans the group: a subset would share it
         raise KvtoolError(f"{type(codec).__name__} decides from the attention of its whole head group, which another "
                           "artifact splits here: calibrate it per KV head (e.g. QAQ's level=head)")
-    return HeadSubset(codec, [group.heads.index(h) for h in heads], len(group.heads))
+    positions = [group.heads.index(h) for h in heads]
+    subset = codec.for_heads(positions)
+    return subset if subset is not None else HeadSubset(codec, positions, len(group.heads))
 
 
 def _tighter(first: int | None, second: int | None) -> int | None:

@@ -13,6 +13,7 @@ The sparse index is the element's offset in the token's flattened [heads x head_
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -105,6 +106,12 @@ class NuqKeys(NuqCodec):
         self.midpoint = ((upper + lower) / 2).float()[:, None]  # [H, 1, D] against [B, H, n, D]
         self.half_range = ((upper - lower) / 2).float().clamp_min(MIN_HALF_RANGE)[:, None]
 
+    def for_heads(self, positions: list[int]) -> NuqKeys:
+        """Per-token outlier slots span the group, so a subset of heads is its own group: thresholds sliced."""
+        subset = copy.copy(self)
+        subset.midpoint, subset.half_range = self.midpoint[positions], self.half_range[positions]
+        return subset
+
     def rope(self, start: int, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return rope_cos_sin(self.model, torch.arange(start, start + n, device=device))
 
@@ -129,6 +136,9 @@ class NuqKeys(NuqCodec):
 
 class NuqValues(NuqCodec):
     """Per-token nuq on values; each token's outliers and range computed online."""
+
+    def for_heads(self, positions: list[int]) -> NuqValues:
+        return self  # no per-head parameters: a token's range and outliers then span the subset's heads
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
         x = x.float()
