@@ -105,6 +105,23 @@ def test_value_outliers_are_per_token_extremes_and_exact():
     assert ((flat - original).abs() <= step[..., None] / 2 + 2e-3).all()
 
 
+def test_per_head_value_vectors_keep_each_heads_extremes():
+    """value_vector=head: every (token, head) has its own outliers and range, held beside its head."""
+    values = NuqValues(3, uniform_codebook(3), slots=2, per_head_vectors=True)  # 1 per side of each head's 64
+    x = torch.randn(1, HEADS, 16, DIM)
+    x[0, 1] *= 0.01  # a quiet head: a token-wide range would flatten it to a few levels
+    packed = values.encode(x, 0)
+    assert packed["outlier_value"].shape == (1, 1, 16, 2 * HEADS) and packed["range"].shape == (1, HEADS, 16, 2)
+    out = values.decode(packed, 0)
+    for head in range(HEADS):
+        original, restored = x[0, head], out[0, head]
+        extremes = torch.stack([original.argmax(-1), original.argmin(-1)], -1)
+        assert torch.equal(restored.gather(-1, extremes), original.gather(-1, extremes).half().float())
+        ordered = original.sort(-1).values
+        step = (ordered[..., -2] - ordered[..., 1]) / 7
+        assert ((restored - original).abs() <= step[..., None] / 2 + 2e-3 * ordered.abs().amax()).all()
+
+
 def test_stored_bits_count_codes_ranges_and_outliers():
     x = torch.randn(1, HEADS, 256, DIM)
     held = 0

@@ -74,6 +74,8 @@ register_schema(
             "sink": Param(int, 1, min=0, max=1 << 20, help="first tokens kept in fp16 (attention sink)"),
             "key_outlier_budget": Param(float, 2.0, min=1.0, max=100.0,
                                         help="per-token key outlier slots, as a multiple of outliers x channels"),
+            "value_vector": Param(str, "token", choices=("token", "head"),
+                                  help="unit of a value's range and outliers: token (all KV heads, the paper) or head"),
         },
         tensors=_kvquant_tensors,
         operating_points=({"bits": 4}, {"bits": 3}, {"bits": 2}),

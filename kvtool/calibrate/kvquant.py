@@ -60,7 +60,6 @@ def codebook_for(normalized: torch.Tensor, fisher: torch.Tensor, inside: torch.T
 
 def calibrate_kvquant(context: CalibrationContext, params: dict) -> dict[str, torch.Tensor]:
     layout = Layout.of(context.model)
-    channels = layout.num_kv_heads * layout.head_dim
     sink = params["sink"]
     # per layer {sequence index: [tokens, 4, channels]}: pre-RoPE key, key Fisher, value, value Fisher
     seen: list[dict[int, torch.Tensor]] = [{} for _ in range(layout.num_layers)]
@@ -84,7 +83,9 @@ def calibrate_kvquant(context: CalibrationContext, params: dict) -> dict[str, to
         normalized = (keys - (upper + lower) / 2) / half
         key_signposts, key_qnorm = codebook_for(normalized, key_fisher, normalized.abs() <= 1, params, context.seed)
 
-        per_side = value_slots(params, channels) // 2
+        if params["value_vector"] == "head":  # one range and outlier set per token and head
+            values, value_fisher = (t.reshape(-1, layout.head_dim) for t in (values, value_fisher))
+        per_side = value_slots(params, values.shape[1]) // 2
         offsets, midpoint, half = value_outliers(values, per_side)
         normalized = (values - midpoint[:, None]) / half[:, None]
         inside = torch.ones_like(values, dtype=torch.bool).scatter(-1, offsets, False)

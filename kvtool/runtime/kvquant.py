@@ -134,26 +134,39 @@ class NuqKeys(NuqCodec):
         return self.restore_outliers(x, packed)
 
 
+def value_vectors(x: torch.Tensor, per_head_vectors: bool) -> torch.Tensor:
+    """[B, H, n, D] -> [B, n, V, L]: each token's value vectors, one per head (V = H) or one for all heads (V = 1)."""
+    return x.transpose(1, 2) if per_head_vectors else per_token(x)[:, :, None]
+
+
 class NuqValues(NuqCodec):
-    """Per-token nuq on values; each token's outliers and range computed online."""
+    """Per-token nuq on values; each token's outliers and range computed online, over all the group's heads (the
+    paper) or per head (`per_head_vectors`); `slots` is per vector."""
+
+    def __init__(self, bits: int, codebook: Codebook, slots: int, per_head_vectors: bool = False) -> None:
+        super().__init__(bits, codebook, slots)
+        self.per_head_vectors = per_head_vectors
 
     def for_heads(self, positions: list[int]) -> NuqValues:
         return self  # no per-head parameters: a token's range and outliers then span the subset's heads
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
         x = x.float()
-        flat = per_token(x)
-        offsets, midpoint, half_range = value_outliers(flat, self.slots // 2)
+        b, h, n, d = x.shape
+        vectors = value_vectors(x, self.per_head_vectors)
+        offsets, midpoint, half_range = value_outliers(vectors, self.slots // 2)
         stored = torch.stack([midpoint, half_range], dim=-1).to(torch.float16)  # normalize by what decode will read
         midpoint, half_range = stored.float().unbind(-1)
-        normalized = per_head((flat - midpoint[..., None]) / half_range[..., None], x.shape[1])
+        normalized = per_head(((vectors - midpoint[..., None]) / half_range[..., None]).reshape(b, n, h * d), h)
+        # offsets into the token's flattened [heads x head_dim] vector, as the sparse part stores them
+        offsets = (offsets + torch.arange(vectors.shape[2], device=x.device)[:, None] * vectors.shape[3]).flatten(2)
         packed = self.pack(x, normalized, offsets if self.slots else None)
-        packed["range"] = stored[:, None]  # [B, 1, n, 2]
+        packed["range"] = stored.transpose(1, 2)  # [B, V, n, 2]
         return packed
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         levels = self.unpack(packed)
-        midpoint, half_range = packed["range"].float().unbind(-1)  # [B, 1, n] each
+        midpoint, half_range = packed["range"].float().unbind(-1)  # [B, V, n] each, V = 1 or heads
         x = levels * half_range[..., None] + midpoint[..., None]
         return self.restore_outliers(x, packed)
 
@@ -174,6 +187,7 @@ def kvquant_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> 
     (key_scale, key_offset), (value_scale, value_offset) = t["qnorm"][layer_idx].tolist()
     keys = NuqKeys(p["bits"], Codebook(t["key_signposts"][layer_idx], key_scale, key_offset),
                    t["key_lower"][layer_idx], t["key_upper"][layer_idx], key_slots(p, channels), model)
+    per_head_vectors = p["value_vector"] == "head"
     values = NuqValues(p["bits"], Codebook(t["value_signposts"][layer_idx], value_scale, value_offset),
-                       value_slots(p, channels))
+                       value_slots(p, layout.head_dim if per_head_vectors else channels), per_head_vectors)
     return [HeadGroup(list(range(layout.num_kv_heads)), keys, values, sink=p["sink"])]
