@@ -189,7 +189,7 @@ def load_artifact(path: str | os.PathLike, fingerprint: dict | None = None) -> A
         raise KvtoolError(f"{path} failed its checksum: the tensors were altered or damaged")
     method = metadata.get(PREFIX + "method", "")
     schema = schema_for(method)
-    params = _json_field(metadata, "params", path)
+    params = schema.stored_params(_json_field(metadata, "params", path))
     if schema.resolve_params(params) != params:
         raise KvtoolError(f"{path} parameters are incomplete for method '{method}'")
     artifact = Artifact(

@@ -23,6 +23,7 @@ class Param:
     min: float | None = None
     max: float | None = None
     help: str = ""
+    added_later: bool = False  # artifacts written before it existed lack it and mean its default
 
     def check(self, name: str, value: Any) -> Any:
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -49,6 +50,10 @@ class Schema:
     check: Callable[[dict], None] = field(default=lambda params: None)  # rules across parameters
     operating_points: tuple[dict, ...] = ()  # the published settings `kvtool report` evaluates, as param overrides
     describe: Callable[[Any], list[str]] | None = None  # extra `kvtool inspect` lines for an artifact of this method
+
+    def stored_params(self, stored: dict) -> dict:
+        """An artifact's parameters, with the defaults of parameters added after it was written."""
+        return {**{name: spec.default for name, spec in self.params.items() if spec.added_later}, **stored}
 
     def resolve_params(self, given: dict) -> dict:
         """Defaults filled in, every value checked; unknown names refused."""

@@ -74,7 +74,7 @@ register_schema(
             "sink": Param(int, 1, min=0, max=1 << 20, help="first tokens kept in fp16 (attention sink)"),
             "key_outlier_budget": Param(float, 2.0, min=1.0, max=100.0,
                                         help="per-token key outlier slots, as a multiple of outliers x channels"),
-            "value_vector": Param(str, "token", choices=("token", "head"),
+            "value_vector": Param(str, "token", choices=("token", "head"), added_later=True,
                                   help="unit of a value's range and outliers: token (all KV heads, the paper) or head"),
         },
         tensors=_kvquant_tensors,
@@ -143,7 +143,8 @@ register_schema(
             "level": Param(str, "head", choices=("head", "layer"),
                            help="one range and width per token and KV head (the paper's notation), or per layer"),
             "query_quantile": Param(float, 0.9, min=0.0, max=1.0, help="quantile of ‖q‖²/D the key bound uses"),
-            "host_copy": Param(bool, False, help="keep every token's fp16 K/V in host memory and re-encode a token "
+            "host_copy": Param(bool, False, added_later=True,
+                               help="keep every token's fp16 K/V in host memory and re-encode a token "
                                "from it whenever its width changes (paper §4.2); reported apart from the cache"),
         },
         tensors=lambda fp, params: {
