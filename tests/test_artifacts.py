@@ -74,13 +74,9 @@ def test_metadata_damage_is_refused(naive_artifact, tmp_path, change, message):
         load_artifact(damaged(naive_artifact, tmp_path, **change))
 
 
-def test_parameters_added_later_take_their_default_and_others_stay_required(model_fingerprint, tmp_path):
+def test_parameters_added_later_take_their_default_and_others_stay_required(uncalibrated_kvquant, tmp_path):
     """A KVQuant file written before value_vector existed means value_vector=token; one without bits is incomplete."""
-    layers, heads, dim = (model_fingerprint[k] for k in ("num_layers", "num_kv_heads", "head_dim"))
-    signposts = torch.linspace(-1, 1, 8).expand(layers, 8).contiguous()
-    current = Artifact.build("kvquant", {"bits": 3}, model_fingerprint, {
-        "key_signposts": signposts, "value_signposts": signposts.clone(), "key_lower": -torch.ones(layers, heads, dim),
-        "key_upper": torch.ones(layers, heads, dim), "qnorm": torch.ones(layers, 2, 2)})
+    current = uncalibrated_kvquant()
     older = {name: value for name, value in current.params.items() if name != "value_vector"}
     loaded = load_artifact(damaged(current, tmp_path, params=json.dumps(older)))
     assert loaded.params == current.params and loaded.params["value_vector"] == "token"

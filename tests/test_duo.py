@@ -174,15 +174,13 @@ def test_streaming_runtime_equals_dense_masked_attention(model, tokenizer, model
     assert ids.shape[1] > 250 and differences[0] < 0.05 and differences[0] * 4 < differences[1]
 
 
-def test_duo_composes_with_kvquant_whose_outliers_span_the_group(model, tokenizer, model_fingerprint):
+def test_duo_composes_with_kvquant_whose_outliers_span_the_group(model, tokenizer, model_fingerprint,
+                                                                 uncalibrated_kvquant):
     """KVQuant keeps outlier slots and value ranges per token over all heads of its group, so a Duo split gives each
     part its own restricted codec (thresholds of its heads), not a zero-filled HeadSubset."""
     layers, heads, dim = (model_fingerprint[k] for k in ("num_layers", "num_kv_heads", "head_dim"))
-    signposts = torch.linspace(-1, 1, 8).expand(layers, 8).contiguous()
-    lower = -1 - torch.rand(layers, heads, dim, generator=torch.Generator().manual_seed(7))
-    kvquant = Artifact.build("kvquant", {"bits": 3}, model_fingerprint, {
-        "key_signposts": signposts, "value_signposts": signposts, "key_lower": lower, "key_upper": -lower,
-        "qnorm": torch.tensor([[1.0, 0.0], [1.0, 0.0]]).expand(layers, 2, 2).contiguous()})
+    half_range = 1 + torch.rand(layers, heads, dim, generator=torch.Generator().manual_seed(7))
+    kvquant = uncalibrated_kvquant(half_range)
     duo = duo_artifact(model_fingerprint, torch.rand(30, 3, generator=torch.Generator().manual_seed(8)),
                        streaming_fraction=0.5, sink=4, recent=64)
     ids = tokenizer("Outliers of a token span every head. " * 30, return_tensors="pt").input_ids
@@ -193,7 +191,7 @@ def test_duo_composes_with_kvquant_whose_outliers_span_the_group(model, tokenize
             logits.append(forward(model, ids, kv.make_cache(model)).logits)
         for index in range(layers):
             for group in kv.layer_groups(index, model, torch.device("cpu")):
-                expected = -lower[index, group.heads][:, None]  # the half range of exactly these heads
+                expected = half_range[index, group.heads][:, None]  # the half range of exactly these heads
                 assert torch.equal(group.keys.half_range, expected)
     assert torch.isfinite(logits[0]).all() and torch.equal(logits[0], logits[1])
 
