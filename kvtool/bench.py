@@ -8,9 +8,8 @@ Three parts (and `check`: the fused kernel against the reference path), all on a
              batch-1 latency against HF DynamicCache / StaticCache / QuantizedCache (quanto);
   longest    the same model: the longest context each format decodes at batch 1.
 Contexts are filled with random keys and values through the caches' own append paths (decode speed does not
-depend on the values), so no prefill of 32K x batch tokens is needed. `fast_paths` times (and checks) the decode
-kernel's fast paths side by side on the same filled caches: "mma" (tensor cores), "fma" (CUDA cores), each optionally
-with its own launch shape.
+depend on the values), so no prefill of 32K x batch tokens is needed. `launches` times (and checks) launch shapes
+of the decode kernel's fast paths side by side on the same filled caches.
 """
 
 from __future__ import annotations
@@ -91,28 +90,27 @@ def fill_layer(layer: CompressedLayer, batch: int, context: int, device: str) ->
 
 
 @contextlib.contextmanager
-def using_fast_path(spec: str):
-    """The decode kernel through one fast path while in the block: "auto" (its choice by rows per KV head), "mma",
-    "fma", "adc" (codebook layouts always take it; the others then run auto), or a path with launch fields in
-    decode.Launch's order, the rest as they are: "fma:64/4/1/4/4" = block_n/num_warps/num_stages/programs_per_sm/vec."""
+def using_launch(spec: str):
+    """The decode kernel with one launch shape while in the block: "auto" (decode.LAUNCH as it is), or a fast path
+    (mma: scalar codes, adc: codebook codes) with launch fields in decode.Launch's order, the rest as they are:
+    "mma:32/2/2/16" = block_n/num_warps/num_stages/programs_per_sm. A format whose layout takes the other path runs
+    as under "auto"."""
     from kvtool.runtime.kernels import decode
 
     path, _, shape = spec.partition(":")
     fields = [field.name for field in dataclasses.fields(decode.Launch)]
     numbers = shape.split("/") if shape else []
-    if (path not in ("auto", *decode.LAUNCH) or (shape and path == "auto") or len(numbers) > len(fields)
-            or not all(n.isdigit() for n in numbers)):
-        raise KvtoolError(f"unknown fast path '{spec}'; choose auto, {', '.join(decode.LAUNCH)}, or PATH:"
-                          f"{'/'.join(fields)} (whole numbers, leading fields only)")
-    saved = decode.FAST_PATH, dict(decode.LAUNCH)
-    decode.FAST_PATH = path
+    if (spec != "auto" and (path not in decode.LAUNCH or not numbers)) or len(numbers) > len(fields) or not all(
+            n.isdigit() and int(n) > 0 for n in numbers):
+        raise KvtoolError(f"unknown launch '{spec}'; choose auto or PATH:{'/'.join(fields)} with PATH one of "
+                          f"{', '.join(decode.LAUNCH)} (whole numbers, leading fields only)")
+    saved = dict(decode.LAUNCH)
     if numbers:
         decode.LAUNCH[path] = dataclasses.replace(decode.LAUNCH[path], **{f: int(n) for f, n in zip(fields, numbers)})
     try:
         yield
     finally:
-        decode.FAST_PATH = saved[0]
-        decode.LAUNCH.update(saved[1])
+        decode.LAUNCH.update(saved)
 
 
 def _label(name: str, spec: str) -> str:
@@ -127,8 +125,8 @@ def _time_us(fn: Callable[[], object]) -> float:
 
 
 def attention_bench(contexts: list[int], batches: list[int], formats: list[str], device: str = "cuda",
-                    fast_paths: tuple[str, ...] = ("auto",)) -> list[dict]:
-    """Decode attention alone, one layer: each format's fused kernel (through each fast path) against fp16 SDPA on the
+                    launches: tuple[str, ...] = ("auto",)) -> list[dict]:
+    """Decode attention alone, one layer: each format's fused kernel (with each launch) against fp16 SDPA on the
     same shapes."""
     from torch.nn.functional import scaled_dot_product_attention
 
@@ -154,8 +152,8 @@ def attention_bench(contexts: list[int], batches: list[int], formats: list[str],
                 except torch.OutOfMemoryError:
                     continue
                 run = lambda: kernels.attend_decode(layer, query, None, scaling, None)  # noqa: E731
-                for spec in fast_paths:
-                    with using_fast_path(spec):
+                for spec in launches:
+                    with using_launch(spec):
                         us = _time_us(run)
                     rows.append(_row(_label(name, spec), batch, context, us, layer.nbytes(), sdpa_us))
                 del layer
@@ -179,8 +177,8 @@ def _print_rows(rows: list[dict], printed: int) -> int:
 
 
 def check_against_reference(formats: list[str], device: str = "cuda", context: int = 5000, batch: int = 2,
-                            fast_paths: tuple[str, ...] = ("auto",)) -> dict:
-    """At a real shape: the fused kernel (through each fast path) vs the reference PyTorch path on twin caches (max
+                            launches: tuple[str, ...] = ("auto",)) -> dict:
+    """At a real shape: the fused kernel (with each launch) vs the reference PyTorch path on twin caches (max
     error / max |reference|)."""
     errors = {}
     for name in formats:
@@ -190,12 +188,12 @@ def check_against_reference(formats: list[str], device: str = "cuda", context: i
             twins.append(make_layer(name, device))
             fill_layer(twins[-1], batch, context, device)
         twins[1].fusable = False  # read by the reference path
-        for spec in fast_paths:
+        for spec in launches:
             worst = 0.0
             for _ in range(3):  # a few decode steps: appends, windows slide
                 keys = torch.randn(batch, KV_HEADS, 1, HEAD_DIM, device=device, dtype=torch.float16)
                 values, query = torch.randn_like(keys), torch.randn(batch, Q_HEADS, 1, HEAD_DIM, device=device).half()
-                with using_fast_path(spec):
+                with using_launch(spec):
                     fused, reference = (layer.update(keys, values)[0].attend(query, None, HEAD_DIM**-0.5)
                                         for layer in twins)
                     error = (fused.float() - reference.float()).abs().max() / reference.float().abs().max()
@@ -397,26 +395,26 @@ def plot(results: dict, path: Path) -> None:
 def run_bench(out_dir: str | Path, contexts: list[int] | None = None, batches: list[int] | None = None,
               formats: list[str] | None = None, parts: tuple[str, ...] = ("attention", "e2e", "longest"),
               as_json: bool = False, e2e_contexts: tuple[int, ...] = (8192, 32768),
-              fast_paths: tuple[str, ...] = ("auto",)) -> dict:
+              launches: tuple[str, ...] = ("auto",)) -> dict:
     """Run the chosen parts, print tables, write bench.json and bench.png under `out_dir`; returns the results."""
-    if not torch.cuda.is_available():
-        raise KvtoolError("kvtool bench needs a CUDA GPU (the kernels it measures run only there)")
     formats = formats or list(FORMATS)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise KvtoolError(f"unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}")
-    for spec in fast_paths:  # a bad spec stops the run before any cache is filled
-        with using_fast_path(spec):
+    for spec in launches:  # a bad spec stops the run before any cache is filled
+        with using_launch(spec):
             pass
+    if not torch.cuda.is_available():
+        raise KvtoolError("kvtool bench needs a CUDA GPU (the kernels it measures run only there)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
     if "check" in parts:
-        results["check"] = check_against_reference(formats, fast_paths=fast_paths)
+        results["check"] = check_against_reference(formats, launches=launches)
         print("fused vs reference (max relative error):", results["check"], flush=True)
     if "attention" in parts:
         results["attention"] = attention_bench(contexts or [4096 << i for i in range(6)], batches or [1, 16], formats,
-                                               fast_paths=fast_paths)
+                                               launches=launches)
     if "e2e" in parts or "longest" in parts:
         results["e2e"] = e2e_bench(list(e2e_contexts), [f for f in formats if f != "fp16-kernel"], parts=parts)
     (out / "bench.json").write_text(json.dumps(results, indent=1))

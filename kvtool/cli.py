@@ -325,10 +325,10 @@ def bench(
                                 "kivi2, duo50+kivi2, million4, million2."),
     contexts: str = typer.Option("", "--contexts", help="Attention contexts in tokens, comma-separated."),
     batches: str = typer.Option("", "--batches", help="Attention batch sizes, comma-separated."),
-    fast_paths: str = typer.Option("auto", "--fast-paths", help="Decode kernel fast paths that check and attention "
-                                   "time side by side, comma-separated: auto, mma (tensor cores), fma (CUDA cores), "
-                                   "adc (codebook formats only; the others run auto), each optionally with a launch "
-                                   "shape, e.g. fma:64/4/1/4/4 = block_n/num_warps/num_stages/programs_per_sm/vec."),
+    launches: str = typer.Option("auto", "--launches", help="Decode kernel launch shapes that check and attention "
+                                 "time side by side, comma-separated: auto (the defaults), or a fast path with its "
+                                 "shape, e.g. mma:32/2/2/16 (scalar codes) or adc:16/2/1/8 (codebook codes) = "
+                                 "block_n/num_warps/num_stages/programs_per_sm."),
     as_json: bool = typer.Option(False, "--json", help="Also print all results as one JSON line."),
 ) -> None:
     """Decode speed on a CUDA GPU, Llama-3-8B shape: fused kernels vs fp16 SDPA, and end to end vs HF caches."""
@@ -341,7 +341,7 @@ def bench(
             raise KvtoolError(f"{what} takes comma-separated whole numbers, got '{text}'") from None
 
     run_bench(out, numbers(contexts, "--contexts"), numbers(batches, "--batches"),
-              formats.split(",") if formats else None, tuple(part), as_json, fast_paths=tuple(fast_paths.split(",")))
+              formats.split(",") if formats else None, tuple(part), as_json, launches=tuple(launches.split(",")))
 
 
 def main() -> None:

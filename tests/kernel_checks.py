@@ -1,8 +1,8 @@
 """Kernel checks run by tests/test_kernels.py in a subprocess with TRITON_INTERPRET=1 (Triton's CPU interpreter).
 
 Each check builds the same cache twice from the same random tokens, attends one through the fused kernel and one
-through the reference PyTorch path, and reports the largest relative error; the decode checks run once per fast path
-(decode.SCALAR_PATHS: tensor cores, CUDA cores); codebook layouts take the adc path. Run directly: prints JSON.
+through the reference PyTorch path, and reports the largest relative error; scalar codes take the mma path,
+codebook layouts the adc path. Run directly: prints JSON.
 """
 
 from __future__ import annotations
@@ -96,18 +96,17 @@ def quantize_mismatch(bits: int, channel_groups: bool) -> float:
     return wrong / sum(tensor.numel() for tensor in want.values())
 
 
-def decode_errors(path: str) -> dict[str, float]:
-    """Every decode check through one fast path."""
-    decode.FAST_PATH = path
-    results = {f"decode/{path}/{case}": decode_error(case) for case in CASES}
-    results[f"decode/{path}/kivi4_softcap"] = decode_error("kivi4_group64_no_window", softcap=5.0)
+def decode_errors() -> dict[str, float]:
+    """Every decode check of scalar codes (the mma path)."""
+    results = {f"decode/mma/{case}": decode_error(case) for case in CASES}
+    results["decode/mma/kivi4_softcap"] = decode_error("kivi4_group64_no_window", softcap=5.0)
     # longer prompts: masked fast tiles in both splits; a window that has dropped key groups, next to a fast tile
-    results[f"decode/{path}/kivi2_left_padding"] = decode_error("kivi2", padded=True, prompt=330)
-    results[f"decode/{path}/kivi2_sinks_recent_long"] = decode_error("kivi2_sinks_recent", prompt=330)
-    launch = decode.LAUNCH[path]
-    decode.LAUNCH[path] = dataclasses.replace(launch, block_n=64, num_warps=1)  # fma: a slot spans 2 key groups
-    results[f"decode/{path}/kivi8_group16_values4_one_warp"] = decode_error("kivi8_group16_values4")
-    decode.LAUNCH[path] = launch
+    results["decode/mma/kivi2_left_padding"] = decode_error("kivi2", padded=True, prompt=330)
+    results["decode/mma/kivi2_sinks_recent_long"] = decode_error("kivi2_sinks_recent", prompt=330)
+    launch = decode.LAUNCH["mma"]
+    decode.LAUNCH["mma"] = dataclasses.replace(launch, block_n=64, num_warps=1)  # a tile spans 4 key groups
+    results["decode/mma/kivi8_group16_values4_one_warp"] = decode_error("kivi8_group16_values4")
+    decode.LAUNCH["mma"] = launch
     return results
 
 
@@ -122,8 +121,7 @@ def adc_errors() -> dict[str, float]:
 def run_all() -> dict[str, float]:
     results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
                for bits in (2, 4, 8)}
-    for path in decode.SCALAR_PATHS:
-        results.update(decode_errors(path))
+    results.update(decode_errors())
     results.update(adc_errors())
     return results
 

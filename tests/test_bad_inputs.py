@@ -218,6 +218,9 @@ def test_bad_command_lines(tmp_path, capsys, model_fingerprint):
         (["eval", "--artifact", kivi, "--task", "passkey", "--lengths", "100000"], "context"),
         (["run", "--artifact", kivi, "--prompt", "hi", "--max-new-tokens", "0"], "--max-new-tokens"),
         (["calibrate", "--method", "kivi", "--bits", "0", "--out", str(out / "a.safetensors")], "must be one of"),
+        (["bench", "--out", str(out), "--formats", "kivi3"], "unknown format kivi3"),
+        (["bench", "--out", str(out), "--launches", "fma"], "unknown launch 'fma'"),
+        (["bench", "--out", str(out), "--launches", "mma:32/x"], "unknown launch 'mma:32/x'"),
     ]
     for args, words in cases:
         code, stdout, err = cli(capsys, *args)

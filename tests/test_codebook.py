@@ -73,10 +73,9 @@ def test_decode_step_through_the_cache_equals_dequantize_then_attend():
     assert torch.allclose(out[0, 0], expected.reshape(9, 64), atol=1e-5)
 
 
-def test_million_layers_take_the_fused_kernel_and_cq_layers_do_not(monkeypatch):
+def test_million_layers_take_the_fused_kernel_and_cq_layers_do_not():
     """Codebook codecs declare a layout the decode kernel reads (used on CUDA); CQ's pre-RoPE keys need each key's
     rotation, and indices wider than a byte a second plane, so those take the reference path."""
-    monkeypatch.setattr(kernels, "ADC_KERNEL", True)  # opt-in until timed on a GPU
     books = torch.randn(2, 32, 256, 2)
     million = CompressedLayer([HeadGroup([0, 1], MillionCodec(books, 8, 128), MillionCodec(books, 8, 128))], 2)
     cq = CompressedLayer([HeadGroup([0, 1], PreRopeKeys(books, 8, 0, None), CoupledCodec(books, 8, 0))], 2)

@@ -32,11 +32,10 @@ def test_quantize_on_append_matches_packing_exactly(results):
     assert len(quantize) == 6 and all(value == 0.0 for value in quantize.values()), quantize
 
 
-@pytest.mark.parametrize("path", ["mma", "fma"])
-def test_fused_decode_matches_reference(results, path):
-    """Either fast path (tensor cores, CUDA cores): errors near 1e-3 of the output's scale (fp16 operands or fp16
-    inputs); a wrong token or scale is far above."""
-    decode = {name: value for name, value in results.items() if name.startswith(f"decode/{path}/")}
+def test_fused_decode_matches_reference(results):
+    """Scalar codes (the mma path): errors near 1e-3 of the output's scale (fp16 operands or fp16 inputs); a wrong
+    token or scale is far above."""
+    decode = {name: value for name, value in results.items() if name.startswith("decode/mma/")}
     assert len(decode) == 10 and all(value < 5e-3 for value in decode.values()), decode
 
 

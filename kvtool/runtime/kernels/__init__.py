@@ -9,15 +9,12 @@ and only when a kernel is about to run.
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import torch
 
 from kvtool.runtime.codec import PackedLayout
 
 LAYOUT_KINDS = ("fp16", "token_groups", "channel_groups", "codebook")
-# the codebook (ADC) path passed the interpreter checks but has not yet been compiled and timed on a GPU: opt-in
-ADC_KERNEL = os.environ.get("KVTOOL_ADC_KERNEL") == "1"
 
 
 def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
@@ -28,7 +25,7 @@ def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
         return True
     pow2 = not layout.group & (layout.group - 1)
     if layout.kind == "codebook":  # sub-vectors of `group` channels; indices 1, 2, 4 to a byte or a byte each
-        return ADC_KERNEL and layout.bits in (1, 2, 4, 8) and pow2 and head_dim // layout.group * layout.bits >= 8
+        return layout.bits in (1, 2, 4, 8) and pow2 and head_dim // layout.group * layout.bits >= 8
     return layout.bits in (1, 2, 4, 8) and pow2
 
 

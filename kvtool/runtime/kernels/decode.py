@@ -5,13 +5,10 @@ One program takes one (sequence, KV head, split of the context): it reads its sh
 heads of that KV head together (the GQA rows) and leaves a partial softmax (row max, row sum, unnormalised output). A
 second kernel merges the partials by their log-sum-exp. No fp16 copy of the cache exists.
 
-Tiles inside both packed stores take one of three fast paths, chosen per launch: for scalar codes from the rows per
-KV head,
-  mma  one `tl.dot` per code plane on tensor cores (rows padded to 16);
-  fma  broadcast multiply and `tl.sum` on CUDA cores, for few rows (a 16-row MMA tile with 4 real rows wastes 3/4);
-and for codebook codes (MILLION's product quantization)
-  adc  scores summed from a per-step table of query·centroid (asymmetric distance computation), values gathered
-       from their centroids.
+Tiles inside both packed stores take one of two fast paths, by the layout:
+  mma  scalar codes (KIVI): one `tl.dot` per code plane on tensor cores (rows padded to 16);
+  adc  codebook codes (MILLION's product quantization): scores summed from a per-step table of query·centroid
+       (asymmetric distance computation), values gathered from their centroids.
 
 What a program reads for position p of a stream: the store if p < store_end, else the fp16 tail. In decode (one
 query, after the previous chunk settled) this is exactly what the reference path reads.
@@ -20,14 +17,12 @@ query, after the previous chunk settled) this is exactly what the reference path
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import torch
 import triton
 import triton.language as tl
 
-from kvtool.errors import KvtoolError
 from kvtool.runtime.stream import TokenStream
 
 # kernels.LAYOUT_KINDS, as the kernel numbers them
@@ -43,29 +38,12 @@ class Launch:
     num_warps: int
     num_stages: int  # software-pipelined loads of the tile loops
     programs_per_sm: int  # split the context until the GPU runs about this many programs per multiprocessor
-    vec: int = 1  # fma only: elements of a position's row that one thread holds (the rest lie across lanes)
 
 
 LAUNCH = {
     "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
-    "fma": Launch(block_n=32, num_warps=4, num_stages=1, programs_per_sm=4, vec=4),  # untimed; no spills (ptxas)
-    "adc": Launch(block_n=32, num_warps=4, num_stages=1, programs_per_sm=4),  # untimed
+    "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=8),  # best of the H200 sweep (docs/gpu.md)
 }
-FMA_MAX_ROWS = 0  # query rows per KV head up to which "auto" takes the fma path: none until it is timed on a GPU
-FAST_PATH = os.environ.get("KVTOOL_FAST_PATH", "auto")  # "mma", "fma", or "auto" (by rows per KV head)
-SCALAR_PATHS = ("mma", "fma")  # what FAST_PATH forces; "adc" serves codebook layouts only, which take nothing else
-
-
-def fast_path(per_kv: int, codebooks: bool) -> str:
-    """The fast path of a launch with `per_kv` query rows per KV head; `codebooks`: keys and values are both
-    codebook-coded."""
-    if FAST_PATH not in ("auto", *LAUNCH):
-        raise KvtoolError(f"KVTOOL_FAST_PATH={FAST_PATH!r}: choose auto, {', '.join(LAUNCH)}")
-    if codebooks:
-        return "adc"
-    if FAST_PATH in SCALAR_PATHS:
-        return FAST_PATH
-    return "fma" if per_kv <= FMA_MAX_ROWS else "mma"
 
 
 @triton.jit
@@ -150,31 +128,78 @@ def _plane_fp16(raw, PLANE: tl.constexpr, BITS: tl.constexpr):
 
 
 @triton.jit
-def _dequantized(raw, scale, low, PLANE: tl.constexpr, BITS: tl.constexpr):
-    """code * scale + min in float32 for one plane of plane-major bytes, as one FMA: the code's bits under the
-    mantissa of 1.0 read as 1 + code / 2^BITS (no int->float conversion), times 2^BITS * scale, plus the rebased min."""
-    unit = ((((raw.to(tl.int32) >> (PLANE * BITS)) & ((1 << BITS) - 1)) << (23 - BITS)) | 0x3F800000)
-    step = scale.to(tl.float32) * (1 << BITS)
-    return unit.to(tl.float32, bitcast=True) * step + (low.to(tl.float32) - step)
+def _load_or_zero(ptrs, ok):
+    """tl.load of `ptrs`, 0 where not `ok`; ok None: an unmasked load."""
+    if ok is None:
+        x = tl.load(ptrs)
+    else:
+        x = tl.load(ptrs, mask=ok, other=0.0)
+    return x
 
 
 @triton.jit
-def _key_scales(scale_ptr, min_ptr, g_rows, PLANE: tl.constexpr, WIDTH: tl.constexpr, VEC: tl.constexpr):
+def _key_scales(scale_ptr, min_ptr, g_rows, ok, PLANE: tl.constexpr, WIDTH: tl.constexpr):
     """Scale and minimum of channel-grouped keys for the channels PLANE*WIDTH + j, at the offsets `g_rows` of their
-    groups' rows (VEC: channels a thread holds, as it holds the codes)."""
-    channels = tl.max_contiguous(PLANE * WIDTH + tl.arange(0, WIDTH), VEC)
-    return tl.load(scale_ptr + g_rows + channels), tl.load(min_ptr + g_rows + channels)
+    groups' rows; 0 where not `ok` (None: read all)."""
+    channels = PLANE * WIDTH + tl.arange(0, WIDTH)
+    return _load_or_zero(scale_ptr + g_rows + channels, ok), _load_or_zero(min_ptr + g_rows + channels, ok)
 
 
 @triton.jit
-def _value_scales(scale_ptr, min_ptr, g_rows, PLANE: tl.constexpr, WIDTH: tl.constexpr, GROUP: tl.constexpr):
+def _value_scales(scale_ptr, min_ptr, g_rows, ok, PLANE: tl.constexpr, WIDTH: tl.constexpr, GROUP: tl.constexpr):
     """Scale and minimum of token-grouped values for the channels PLANE*WIDTH + j, at the offsets `g_rows` of the
-    positions' rows: one per position when the plane lies in one channel group."""
+    positions' rows: one per position when the plane lies in one channel group; 0 where not `ok` (None: read
+    all)."""
     if WIDTH <= GROUP:
         offs = g_rows + PLANE * WIDTH // GROUP
     else:
         offs = g_rows + (PLANE * WIDTH + tl.arange(0, WIDTH)) // GROUP
-    return tl.load(scale_ptr + offs), tl.load(min_ptr + offs)
+    return _load_or_zero(scale_ptr + offs, ok), _load_or_zero(min_ptr + offs, ok)
+
+
+@triton.jit
+def _key_tile_scales(ks, km, kg_sn, k_store_start, start, f_hi, BLOCK_N: tl.constexpr, D: tl.constexpr,
+                     K_KIND: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr, AHEAD: tl.constexpr):
+    """Scales and minima of the key code planes of the fast tile at `start`: (plane 0's scale, min, plane 1's, ...);
+    planes past K_PLANES repeat plane 0, fp16 keys give 0.0. AHEAD: a prefetch, which may lie past f_hi (reads 0)."""
+    KW: tl.constexpr = D // K_PLANES
+    s0, m0, s1, m1, s2, m2, s3, m3 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    if K_KIND != 0:
+        if BLOCK_N <= K_GROUP:  # the tile lies in one key group: one row of scales, broadcast over its tokens
+            g_rows = (start - k_store_start) // K_GROUP * kg_sn
+            ok = start + tl.zeros([KW], tl.int32) < f_hi if AHEAD else None
+        else:
+            pos = start + tl.arange(0, BLOCK_N)
+            g_rows = ((pos - k_store_start) // K_GROUP * kg_sn)[:, None]
+            ok = (pos < f_hi)[:, None] if AHEAD else None
+        s0, m0 = _key_scales(ks, km, g_rows, ok, 0, KW)
+        s1, m1, s2, m2, s3, m3 = s0, m0, s0, m0, s0, m0
+        if K_PLANES > 1:
+            s1, m1 = _key_scales(ks, km, g_rows, ok, 1, KW)
+        if K_PLANES > 2:
+            s2, m2 = _key_scales(ks, km, g_rows, ok, 2, KW)
+            s3, m3 = _key_scales(ks, km, g_rows, ok, 3, KW)
+    return s0, m0, s1, m1, s2, m2, s3, m3
+
+
+@triton.jit
+def _value_tile_scales(vs, vm, vg_sn, v_store_start, start, f_hi, BLOCK_N: tl.constexpr, D: tl.constexpr,
+                       V_KIND: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr, AHEAD: tl.constexpr):
+    """Scales and minima of the value code planes of the fast tile at `start`, as _key_tile_scales gives keys'."""
+    VW: tl.constexpr = D // V_PLANES
+    s0, m0, s1, m1, s2, m2, s3, m3 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    if V_KIND != 0:
+        pos = start + tl.arange(0, BLOCK_N)
+        g_rows = (pos - v_store_start)[:, None] * vg_sn
+        ok = (pos < f_hi)[:, None] if AHEAD else None
+        s0, m0 = _value_scales(vs, vm, g_rows, ok, 0, VW, V_GROUP)
+        s1, m1, s2, m2, s3, m3 = s0, m0, s0, m0, s0, m0
+        if V_PLANES > 1:
+            s1, m1 = _value_scales(vs, vm, g_rows, ok, 1, VW, V_GROUP)
+        if V_PLANES > 2:
+            s2, m2 = _value_scales(vs, vm, g_rows, ok, 2, VW, V_GROUP)
+            s3, m3 = _value_scales(vs, vm, g_rows, ok, 3, VW, V_GROUP)
+    return s0, m0, s1, m1, s2, m2, s3, m3
 
 
 @triton.jit
@@ -185,40 +210,19 @@ def _query_block(q_rows, row_ok, q_scale, BLOCK: tl.constexpr, WIDTH: tl.constex
 
 
 @triton.jit
-def _key_plane(q, raw, ks, km, g_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr):
-    """Scores [BLOCK_M, BLOCK_N] from one plane of channel-grouped key codes (channels PLANE*WIDTH + j), dequantized
-    in registers; q [BLOCK_M, WIDTH] (fp32) is the query's slice of those channels."""
-    scale, low = _key_scales(ks, km, g_rows, PLANE, WIDTH, WIDTH)  # VEC = WIDTH: no hint (tl.dot lays out k)
+def _key_plane(q, raw, scale, low, PLANE: tl.constexpr, BITS: tl.constexpr):
+    """Scores [BLOCK_M, BLOCK_N] from one plane of channel-grouped key codes, dequantized in registers with the
+    plane's scale and min; q [BLOCK_M, D / planes] (fp32) is the query's slice of its channels."""
     k = _plane_fp16(raw, PLANE, BITS) * scale + low
     return tl.dot(q.to(tl.float16), tl.trans(k.to(tl.float16)))
 
 
 @triton.jit
-def _value_plane(p, raw, vs, vm, g_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
-                 GROUP: tl.constexpr):
-    """p @ values [BLOCK_M, WIDTH] for one plane of token-grouped value codes (channels PLANE*WIDTH + j), dequantized
-    in registers."""
-    scale, low = _value_scales(vs, vm, g_rows, PLANE, WIDTH, GROUP)
+def _value_plane(p, raw, scale, low, PLANE: tl.constexpr, BITS: tl.constexpr):
+    """p @ values [BLOCK_M, D / planes] for one plane of token-grouped value codes, dequantized in registers with
+    the plane's scale and min."""
     v = _plane_fp16(raw, PLANE, BITS) * scale + low
     return tl.dot(p.to(tl.float16), v.to(tl.float16))
-
-
-@triton.jit
-def _fma_key_plane(q, raw, ks, km, g_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
-                   VEC: tl.constexpr):
-    """q * keys [BLOCK_M, T, SLOTS, WIDTH] for one plane of channel-grouped key codes (the caller sums planes and
-    channels); q [BLOCK_M, 1, 1, WIDTH] is the query's slice of those channels."""
-    scale, low = _key_scales(ks, km, g_rows, PLANE, WIDTH, VEC)
-    return q * _dequantized(raw, scale, low, PLANE, BITS)
-
-
-@triton.jit
-def _fma_value_plane(p, raw, vs, vm, g_rows, PLANE: tl.constexpr, BITS: tl.constexpr, WIDTH: tl.constexpr,
-                     GROUP: tl.constexpr):
-    """p @ values [BLOCK_M, SLOTS, WIDTH] over each slot's positions, for one plane of token-grouped value codes;
-    p [BLOCK_M, T, SLOTS, 1]."""
-    scale, low = _value_scales(vs, vm, g_rows, PLANE, WIDTH, GROUP)
-    return tl.sum(p * _dequantized(raw, scale, low, PLANE, BITS), 1)
 
 
 @triton.jit
@@ -288,7 +292,22 @@ def _mma_fast_tiles(q16, q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_stor
     qk2 = _query_block(q_rows, rows < PER_KV, q_scale, 2 % K_PLANES, KW)
     qk3 = _query_block(q_rows, rows < PER_KV, q_scale, 3 % K_PLANES, KW)
     dims = tl.arange(0, D)
+    # Load the next tile's scales while computing this one, where they are few: one per position and value plane
+    # (2-bit). fp16 scalars are too narrow for the pipeliner's asynchronous copies, and waiting on them stalled the
+    # loop; value planes wider than a group have a scale per element, which cost more carried over (docs/gpu.md).
+    PREFETCH: tl.constexpr = V_KIND == 0 or VW <= V_GROUP
+    if PREFETCH:
+        k_ahead = _key_tile_scales(ks, km, kg_sn, k_store_start, f_lo, f_hi, BLOCK_N, D, K_KIND, K_GROUP, K_PLANES,
+                                   True)
+        v_ahead = _value_tile_scales(vs, vm, vg_sn, v_store_start, f_lo, f_hi, BLOCK_N, D, V_KIND, V_GROUP,
+                                     V_PLANES, True)
     for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores, aligned to key groups
+        if PREFETCH:
+            ksc = k_ahead
+            vsc = v_ahead
+        else:  # each where it is used, not carried over
+            ksc = _key_tile_scales(ks, km, kg_sn, k_store_start, start, f_hi, BLOCK_N, D, K_KIND, K_GROUP, K_PLANES,
+                                   False)
         pos = start + tl.arange(0, BLOCK_N)
         valid = pos < hi
         if HAS_MASK:
@@ -298,105 +317,34 @@ def _mma_fast_tiles(q16, q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_stor
             s = tl.dot(q16, tl.trans(tl.load(k_rows + dims[None, :])))
         else:
             raw = tl.load(k_rows + tl.arange(0, KW)[None, :])
-            if BLOCK_N <= K_GROUP:  # the tile lies in one key group: one row of scales, broadcast over its tokens
-                g_rows = (start - k_store_start) // K_GROUP * kg_sn
-            else:
-                g_rows = ((pos - k_store_start) // K_GROUP * kg_sn)[:, None]
-            s = _key_plane(qk0, raw, ks, km, g_rows, 0, K_BITS, KW)
+            s = _key_plane(qk0, raw, ksc[0], ksc[1], 0, K_BITS)
             if K_PLANES > 1:
-                s += _key_plane(qk1, raw, ks, km, g_rows, 1, K_BITS, KW)
+                s += _key_plane(qk1, raw, ksc[2], ksc[3], 1, K_BITS)
             if K_PLANES > 2:
-                s += _key_plane(qk2, raw, ks, km, g_rows, 2, K_BITS, KW)
-                s += _key_plane(qk3, raw, ks, km, g_rows, 3, K_BITS, KW)
+                s += _key_plane(qk2, raw, ksc[4], ksc[5], 2, K_BITS)
+                s += _key_plane(qk3, raw, ksc[6], ksc[7], 3, K_BITS)
         p, alpha, m_i, l_i = _online_softmax(s, valid[None, :], m_i, l_i, softcap, SOFTCAP)
         v_idx = (pos - v_store_start)[:, None]
         if V_KIND == 0:
             acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p,
                                                  tl.load(vc + v_idx * vc_sn + dims[None, :]), V_PLANES)
         else:
+            if not PREFETCH:
+                vsc = _value_tile_scales(vs, vm, vg_sn, v_store_start, start, f_hi, BLOCK_N, D, V_KIND, V_GROUP,
+                                         V_PLANES, False)
             raw = tl.load(vc + v_idx * vc_sn + tl.arange(0, VW)[None, :])
-            g_rows = v_idx * vg_sn
-            acc0 = acc0 * alpha[:, None] + _value_plane(p, raw, vs, vm, g_rows, 0, V_BITS, VW, V_GROUP)
+            acc0 = acc0 * alpha[:, None] + _value_plane(p, raw, vsc[0], vsc[1], 0, V_BITS)
             if V_PLANES > 1:
-                acc1 = acc1 * alpha[:, None] + _value_plane(p, raw, vs, vm, g_rows, 1, V_BITS, VW, V_GROUP)
+                acc1 = acc1 * alpha[:, None] + _value_plane(p, raw, vsc[2], vsc[3], 1, V_BITS)
             if V_PLANES > 2:
-                acc2 = acc2 * alpha[:, None] + _value_plane(p, raw, vs, vm, g_rows, 2, V_BITS, VW, V_GROUP)
-                acc3 = acc3 * alpha[:, None] + _value_plane(p, raw, vs, vm, g_rows, 3, V_BITS, VW, V_GROUP)
+                acc2 = acc2 * alpha[:, None] + _value_plane(p, raw, vsc[4], vsc[5], 2, V_BITS)
+                acc3 = acc3 * alpha[:, None] + _value_plane(p, raw, vsc[6], vsc[7], 3, V_BITS)
+        if PREFETCH:
+            k_ahead = _key_tile_scales(ks, km, kg_sn, k_store_start, start + BLOCK_N, f_hi, BLOCK_N, D, K_KIND,
+                                       K_GROUP, K_PLANES, True)
+            v_ahead = _value_tile_scales(vs, vm, vg_sn, v_store_start, start + BLOCK_N, f_hi, BLOCK_N, D, V_KIND,
+                                         V_GROUP, V_PLANES, True)
     return m_i, l_i, acc0, acc1, acc2, acc3
-
-
-@triton.jit
-def _fma_fast_tiles(q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
-                    v_store_start, mask_row, softcap, f_lo, f_hi, hi,
-                    PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
-                    K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
-                    V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
-                    HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr, SLOTS: tl.constexpr, VEC: tl.constexpr):
-    """Fast tiles on CUDA cores. A tile is SLOTS slots of T = BLOCK_N / SLOTS consecutive positions, as 4-d tensors
-    [rows, T, SLOTS, channels]; a thread holds all T positions of a slot for VEC channels of each plane (Triton lays
-    out the codes so, as they are read with VEC contiguous bytes; docs/gpu.md), so the scores sum channels over a few
-    lanes and the output sums a slot's positions in registers. Codes are dequantized by one FMA (_dequantized). Each
-    slot keeps its own softmax state (no reduction across warps inside the loop); the slots are merged at the end,
-    as the merge kernel merges splits. Returns the rows' state of these tiles alone: max, sum, output blocks."""
-    T: tl.constexpr = BLOCK_N // SLOTS
-    KW: tl.constexpr = D // K_PLANES
-    VW: tl.constexpr = D // V_PLANES
-    rows = tl.arange(0, BLOCK_M)[:, None, None, None]
-    slot_start = (tl.arange(0, SLOTS) * T)[None, None, :]  # [1, 1, SLOTS]
-    offsets = slot_start + tl.arange(0, T)[None, :, None]  # [1, T, SLOTS]: a position's place in the tile
-    k_cols = tl.max_contiguous(tl.arange(0, KW), VEC)
-    v_cols = tl.max_contiguous(tl.arange(0, VW), VEC)
-    q_rows = q_head + rows * q_sh
-    qk0 = _query_block(q_rows, rows < PER_KV, q_scale, 0, KW)  # [BLOCK_M, 1, 1, KW] per key code plane
-    qk1 = _query_block(q_rows, rows < PER_KV, q_scale, 1 % K_PLANES, KW)
-    qk2 = _query_block(q_rows, rows < PER_KV, q_scale, 2 % K_PLANES, KW)
-    qk3 = _query_block(q_rows, rows < PER_KV, q_scale, 3 % K_PLANES, KW)
-    m_s = tl.full([BLOCK_M, SLOTS], -1e30, tl.float32)
-    l_s = tl.zeros([BLOCK_M, SLOTS], tl.float32)
-    o0 = tl.zeros([BLOCK_M, SLOTS, VW], tl.float32)
-    o1 = tl.zeros([BLOCK_M, SLOTS, VW], tl.float32)
-    o2 = tl.zeros([BLOCK_M, SLOTS, VW], tl.float32)
-    o3 = tl.zeros([BLOCK_M, SLOTS, VW], tl.float32)
-    for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores, aligned to key groups
-        pos = start + offsets
-        valid = pos < hi
-        if HAS_MASK:
-            valid &= tl.load(mask_row + pos, mask=valid, other=0) != 0
-        k_idx = (pos - k_store_start)[:, :, :, None]
-        if K_KIND == 0:
-            s = tl.sum(qk0 * tl.load(kc + k_idx * kc_sn + k_cols).to(tl.float32), 3)
-        else:
-            raw = tl.load(kc + k_idx * kc_sn + k_cols)
-            if T <= K_GROUP:  # a slot lies in one key group: one row of scales per slot
-                g_rows = ((start - k_store_start + slot_start) // K_GROUP * kg_sn)[:, :, :, None]
-            else:
-                g_rows = k_idx // K_GROUP * kg_sn
-            prod = _fma_key_plane(qk0, raw, ks, km, g_rows, 0, K_BITS, KW, VEC)
-            if K_PLANES > 1:
-                prod += _fma_key_plane(qk1, raw, ks, km, g_rows, 1, K_BITS, KW, VEC)
-            if K_PLANES > 2:
-                prod += _fma_key_plane(qk2, raw, ks, km, g_rows, 2, K_BITS, KW, VEC)
-                prod += _fma_key_plane(qk3, raw, ks, km, g_rows, 3, K_BITS, KW, VEC)
-            s = tl.sum(prod, 3)  # planes summed first: one reduction across lanes per tile
-        p, alpha, m_s, l_s = _online_softmax(s, valid, m_s, l_s, softcap, SOFTCAP)
-        p = p[:, :, :, None]
-        v_idx = (pos - v_store_start)[:, :, :, None]
-        if V_KIND == 0:
-            o0 = o0 * alpha[:, :, None] + tl.sum(p * tl.load(vc + v_idx * vc_sn + v_cols).to(tl.float32), 1)
-        else:
-            raw = tl.load(vc + v_idx * vc_sn + v_cols)
-            g_rows = v_idx * vg_sn
-            o0 = o0 * alpha[:, :, None] + _fma_value_plane(p, raw, vs, vm, g_rows, 0, V_BITS, VW, V_GROUP)
-            if V_PLANES > 1:
-                o1 = o1 * alpha[:, :, None] + _fma_value_plane(p, raw, vs, vm, g_rows, 1, V_BITS, VW, V_GROUP)
-            if V_PLANES > 2:
-                o2 = o2 * alpha[:, :, None] + _fma_value_plane(p, raw, vs, vm, g_rows, 2, V_BITS, VW, V_GROUP)
-                o3 = o3 * alpha[:, :, None] + _fma_value_plane(p, raw, vs, vm, g_rows, 3, V_BITS, VW, V_GROUP)
-    m_i = tl.max(m_s, 1)  # merge the slots
-    w = tl.exp2(m_s - m_i[:, None])  # each slot's weight
-    l_i = tl.sum(l_s * w, 1)
-    w = w[:, :, None]
-    return m_i, l_i, tl.sum(o0 * w, 1), tl.sum(o1 * w, 1), tl.sum(o2 * w, 1), tl.sum(o3 * w, 1)
 
 
 @triton.jit
@@ -464,12 +412,12 @@ def _decode_split_kernel(
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
     K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
     V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
-    FAST: tl.constexpr, MMA: tl.constexpr, ADC: tl.constexpr, PARTS: tl.constexpr, FMA_ROWS: tl.constexpr,
-    SLOTS: tl.constexpr, VEC: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
+    FAST: tl.constexpr, ADC: tl.constexpr, PARTS: tl.constexpr, ADC_ROWS: tl.constexpr, HAS_MASK: tl.constexpr,
+    SOFTCAP: tl.constexpr,
 ):
     """Tiles of BLOCK_N positions on a grid anchored at the key store's start. Tiles inside both stores take the fast
-    path: _mma_fast_tiles, into the rows' state of the other tiles, or _fma_fast_tiles / _adc_fast_tiles, into a
-    second partial of their own (PARTS = 2: FMA_ROWS rows, not the 16 of a matrix product). Tiles at the edges
+    path: _mma_fast_tiles, into the rows' state of the other tiles, or _adc_fast_tiles, into a second partial of
+    their own (PARTS = 2: ADC_ROWS rows, not the 16 of a matrix product). Tiles at the edges
     (tail, window, sinks) read generic fp16 tiles, split into the value planes' column blocks."""
     pid = tl.program_id(0)
     split = tl.program_id(1)
@@ -512,30 +460,21 @@ def _decode_split_kernel(
         ks, km = ks_ptr + b * kg_sb + h * kg_sh, km_ptr + b * kg_sb + h * kg_sh
         vc = vc_ptr + b * vc_sb + h * vc_sh
         vs, vm = vs_ptr + b * vg_sb + h * vg_sh, vm_ptr + b * vg_sb + h * vg_sh
-        if MMA:
+        if ADC:  # this sequence's and head's table [subs, 2^K_BITS, ADC_ROWS]; vs: the head's value codebooks
+            adc_rows = tl.arange(0, ADC_ROWS)
+            table = table_ptr + (b * HEADS + h) * ((D // K_GROUP << K_BITS) * ADC_ROWS)
+            m_f, l_f, o = _adc_fast_tiles(table, kc, kc_sn, k_store_start, vc, vc_sn, vs, v_store_start,
+                                          mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, ADC_ROWS, BLOCK_N, D,
+                                          K_BITS, K_GROUP, V_BITS, V_GROUP, HAS_MASK, SOFTCAP)
+            # one accumulator (V_PLANES = 1): _store_partial stores the first alone
+            _store_partial(part_o_ptr, part_ml_ptr, (part + 1) * PER_KV + adc_rows, adc_rows < PER_KV, m_f, l_f,
+                           o, o, o, o, D, V_PLANES)
+        else:
             m_i, l_i, acc0, acc1, acc2, acc3 = _mma_fast_tiles(
                 q16, q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
                 v_store_start, mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, m_i, l_i, acc0, acc1, acc2, acc3,
                 PER_KV, BLOCK_M, BLOCK_N, D, K_KIND, K_BITS, K_GROUP, K_PLANES, V_KIND, V_BITS, V_GROUP, V_PLANES,
                 HAS_MASK, SOFTCAP)
-        else:
-            fast_rows = tl.arange(0, FMA_ROWS)
-            if ADC:  # this sequence's and head's table [subs, 2^K_BITS, FMA_ROWS]; vs: the head's value codebooks
-                table = table_ptr + (b * HEADS + h) * ((D // K_GROUP << K_BITS) * FMA_ROWS)
-                m_f, l_f, o0 = _adc_fast_tiles(table, kc, kc_sn, k_store_start, vc, vc_sn, vs, v_store_start,
-                                               mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, FMA_ROWS, BLOCK_N, D,
-                                               K_BITS, K_GROUP, V_BITS, V_GROUP, HAS_MASK, SOFTCAP)
-                o1 = o0  # one accumulator (V_PLANES = 1): _store_partial stores o0 alone
-                o2 = o0
-                o3 = o0
-            else:
-                m_f, l_f, o0, o1, o2, o3 = _fma_fast_tiles(
-                    q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
-                    v_store_start, mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, PER_KV, FMA_ROWS, BLOCK_N, D,
-                    K_KIND, K_BITS, K_GROUP, K_PLANES, V_KIND, V_BITS, V_GROUP, V_PLANES, HAS_MASK, SOFTCAP, SLOTS,
-                    VEC)
-            _store_partial(part_o_ptr, part_ml_ptr, (part + 1) * PER_KV + fast_rows, fast_rows < PER_KV, m_f, l_f,
-                           o0, o1, o2, o3, D, V_PLANES)
 
     for start in range(lo, hi, BLOCK_N):  # the rest of the split: edges of the stores, the fp16 tail
         if (start < f_lo) | (start >= f_hi):
@@ -559,7 +498,7 @@ def _decode_split_kernel(
 @triton.jit(do_not_specialize=["num_parts"])
 def _merge_partials_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, num_parts,
                            HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_PARTS: tl.constexpr, D: tl.constexpr):
-    """One program per (sequence, query head): weight each partial softmax (a split's, or its fma tiles') by
+    """One program per (sequence, query head): weight each partial softmax (a split's, or its adc tiles') by
     2^(its max - the max) and normalise."""
     pid = tl.program_id(0)
     bh = pid // PER_KV
@@ -620,23 +559,17 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
 
 
 def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: str, per_kv: int) -> dict:
-    """Tile size, code planes, partials per program, fma's (and adc's) rows and slots, and the fast range: tiles
-    inside both stores, aligned to key groups."""
+    """Tile size, code planes, partials per program, adc's rows, and the fast range: tiles inside both stores,
+    aligned to key groups."""
     (k_kind, k_bits, k_group), (v_kind, v_bits, v_group) = _layout_args(keys, dim), _layout_args(values, dim)
     planes_fit = lambda bits: bits in (2, 4, 8) and dim * bits // 8 >= 16  # noqa: E731  (a plane feeds tl.dot)
     k_fast = k_kind == 0 or (k_kind == 2 and planes_fit(k_bits))
     v_fast = v_kind == 0 or (v_kind == 1 and planes_fit(v_bits))
     k_planes = 8 // k_bits if k_kind == 2 and k_fast else 1
     v_planes = 8 // v_bits if v_kind == 1 and v_fast else 1
-    launch = LAUNCH[path]
-    block = launch.block_n
-    adc = path == "adc"  # keys and values both codebook-coded (fast_path)
+    block = LAUNCH[path].block_n
+    adc = path == "adc"  # keys and values both codebook-coded (decode_attention)
     fast = adc or (k_fast and v_fast)
-    fma = path == "fma" and fast
-    slots = vec = 1
-    if fma:  # the warps' lanes hold slots x (a key plane's row / vec); a slot's positions lie in one thread
-        vec = launch.vec
-        slots = min(block, max(1, 32 * vec * k_planes // dim) * launch.num_warps)
     stored = keys.store_end > keys.store_start and values.store_end > values.store_start
     anchor = keys.store_start if keys.store_end > keys.store_start else first
     fast_lo = fast_hi = anchor
@@ -645,8 +578,7 @@ def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: st
         fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
     return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=fast, K_KIND=k_kind,
                 K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group,
-                V_PLANES=v_planes, MMA=not (fma or adc), ADC=adc, PARTS=2 if fma or adc else 1,
-                FMA_ROWS=triton.next_power_of_2(per_kv), SLOTS=slots, VEC=vec)
+                V_PLANES=v_planes, ADC=adc, PARTS=2 if adc else 1, ADC_ROWS=triton.next_power_of_2(per_kv))
 
 
 def _score_tables(codebooks: torch.Tensor, query: torch.Tensor, head_index: torch.Tensor, per_kv: int, rows: int,
@@ -673,7 +605,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     first = keys.first_position()
     if recent is not None:  # streaming heads and sliding windows: only the last `recent` tokens besides sinks
         first = max(first, length - recent)
-    path = fast_path(per_kv, keys.codec.layout.kind == values.codec.layout.kind == "codebook")
+    path = "adc" if keys.codec.layout.kind == values.codec.layout.kind == "codebook" else "mma"
     launch = LAUNCH[path]
     plan = _plan(keys, values, dim, first, path, per_kv)
     block, anchor = plan["BLOCK_N"], plan.pop("anchor")
@@ -692,7 +624,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     scale = scaling if softcap else scaling * LOG2E
     table = placeholder
     if plan["ADC"]:
-        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, plan["FMA_ROWS"], scale)
+        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, plan["ADC_ROWS"], scale)
     _decode_split_kernel[(batch * heads, splits)](
         query, query.stride(0), query.stride(1), head_index, part_o, part_ml, table,
         *_stream_args(keys, placeholder), *_stream_args(values, placeholder),
