@@ -29,6 +29,7 @@ from kvtool.runtime import kernels
 from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.kivi import KiviKeys, KiviValues
+from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues, key_slots, value_slots
 from kvtool.runtime.million import MillionCodec
 
 Q_HEADS, KV_HEADS, HEAD_DIM, LAYERS = 32, 8, 128, 32
@@ -63,6 +64,28 @@ def million_groups(width: int, bits: int = 8, residual: int = 128) -> list[HeadG
     return [HeadGroup(list(range(KV_HEADS)), *codecs)]
 
 
+def kvquant_groups(bits: int, outliers: float = 0.01) -> list[HeadGroup]:
+    """KVQuant nuq-`bits` with `outliers` sparse per token (the paper's 1%, key budget 2x as calibrated by default) on
+    every head: random sorted signposts and thresholds, keys rotated by Llama-3-8B's rotary embedding (theta 500000,
+    llama3 scaling), on the default device (make_layer's)."""
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    config = LlamaConfig(hidden_size=Q_HEADS * HEAD_DIM, num_attention_heads=Q_HEADS, rope_theta=500000.0,
+                         max_position_embeddings=131072,
+                         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+    model = SimpleNamespace(model=SimpleNamespace(rotary_emb=LlamaRotaryEmbedding(config)))
+    params, channels = {"outliers": outliers, "key_outlier_budget": 2.0}, KV_HEADS * HEAD_DIM
+    signposts = lambda: torch.randn(1 << bits).sort().values  # noqa: E731
+    lower = -1 - torch.rand(KV_HEADS, HEAD_DIM)
+    keys = NuqKeys(bits, Codebook(signposts()), lower, lower + 2, key_slots(params, channels), model)
+    values = NuqValues(bits, Codebook(signposts()), value_slots(params, channels))
+    return [HeadGroup(list(range(KV_HEADS)), keys, values)]
+
+
 FORMATS = {
     "fp16-kernel": Format("fp16-kernel", lambda: [HeadGroup(list(range(KV_HEADS)), Fp16Codec(), Fp16Codec())]),
     "kivi4": Format("kivi4", lambda: kivi_groups(4)),
@@ -70,6 +93,8 @@ FORMATS = {
     "duo50+kivi2": Format("duo50+kivi2", lambda: kivi_groups(2, streaming=KV_HEADS // 2)),
     "million4": Format("million4", lambda: million_groups(2)),  # 4 bits per element: 2 channels per 8-bit index
     "million2": Format("million2", lambda: million_groups(4)),
+    "kvquant3": Format("kvquant3", lambda: kvquant_groups(3)),  # nuq3, 1% outliers
+    "kvquant2": Format("kvquant2", lambda: kvquant_groups(2)),
 }
 
 

@@ -43,3 +43,9 @@ def test_fused_adc_decode_matches_reference(results):
     """Codebook layouts (MILLION) through the adc path: fp16 score tables keep errors near 1e-3 as well."""
     adc = {name: value for name, value in results.items() if name.startswith("decode/adc/")}
     assert len(adc) == 3 and all(value < 5e-3 for value in adc.values()), adc
+
+
+def test_fused_kvquant_decode_matches_reference(results):
+    """KVQuant's nuq codes, fp16 outliers and RoPE applied in the kernel: errors near 1e-3 as well."""
+    nuq = {name: value for name, value in results.items() if name.startswith("decode/nuq/")}
+    assert len(nuq) == 4 and all(value < 5e-3 for value in nuq.values()), nuq

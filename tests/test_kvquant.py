@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -11,7 +13,9 @@ from kvtool.calibrate.kvquant import fit_signposts, qnorm_terms
 from kvtool.data import load_text
 from kvtool.errors import KvtoolError
 from kvtool.eval import fp16_baseline
-from kvtool.runtime import load
+from kvtool.runtime import kernels, load
+from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.codec import HeadGroup
 from kvtool.runtime.generate import greedy
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues, per_token
 from kvtool.runtime.rope import apply_rope, rope_cos_sin
@@ -73,6 +77,17 @@ def test_keys_are_quantized_before_rope_and_rope_applied_after(model):
         # uniform 3-bit signposts 2/7 apart: every element within a half step of its channel range (+ fp16 slack)
         step = (upper - lower)[:, None] / 7
         assert ((keys.dequantize(packed) - pre).abs() <= step / 2 + 2e-3).all()
+
+
+def test_kvquant_layers_take_the_fused_kernel_unless_rope_changes_with_length(model, monkeypatch):
+    """The decode kernel rotates keys with the rotary embedding's fixed inv_freq: "dynamic" RoPE takes the reference
+    path (tests/kernel_checks.py checks the kernel against it)."""
+    lower, upper = -torch.ones(HEADS, DIM), torch.ones(HEADS, DIM)
+    keys = NuqKeys(3, uniform_codebook(3), lower, upper, slots=4, model=model)
+    layer = CompressedLayer([HeadGroup(list(range(HEADS)), keys, NuqValues(3, uniform_codebook(3), 2))], HEADS)
+    assert kernels.can_fuse(layer.groups, DIM) == (importlib.util.find_spec("triton") is not None)
+    monkeypatch.setattr(model.model.rotary_emb, "rope_type", "dynamic")
+    assert NuqKeys(3, uniform_codebook(3), lower, upper, slots=4, model=model).layout is None
 
 
 def test_key_outliers_are_the_largest_normalized_elements_and_exact(model):

@@ -26,6 +26,9 @@ class PackedLayout:
     channel. Codes are `bits` wide, packed plane-major (runtime/packing.py: pack_planes), and x ~ code * scale + min.
     "codebook": {"codes"}, per token the `bits`-wide centroid index of each sub-vector of `group` channels
     (runtime/codebook.py: pack_bits order), read from the codec's `codebooks` [heads, D / group, 2**bits, group].
+    "nuq_keys", "nuq_values" (runtime/kvquant.py): {"codes"} `bits`-wide indices into the codec's levels (pack_bits
+    order), keys before RoPE scaled per channel, values per token ({"range"}), and a fixed number of sparse fp16
+    outliers per token ({"outlier_index", "outlier_value"}).
     """
 
     kind: str

@@ -20,7 +20,7 @@ import torch
 
 from kvtool.artifacts import Artifact
 from kvtool.models import Layout
-from kvtool.runtime.codec import HeadGroup, Packed, TensorCodec, register_method
+from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
 from kvtool.runtime.packing import pack_bits, unpack_bits
 from kvtool.runtime.rope import apply_rope, rope_cos_sin, unapply_rope
 
@@ -103,6 +103,10 @@ class NuqKeys(NuqCodec):
                  model: torch.nn.Module) -> None:
         super().__init__(bits, codebook, slots)
         self.model = model
+        # the decode kernel rotates with the rotary embedding's fixed inv_freq; rope types that change it with the
+        # sequence length take the reference path
+        if getattr(model.model.rotary_emb, "rope_type", "default") not in ("dynamic", "longrope"):
+            self.layout = PackedLayout("nuq_keys", bits)
         self.midpoint = ((upper + lower) / 2).float()[:, None]  # [H, 1, D] against [B, H, n, D]
         self.half_range = ((upper - lower) / 2).float().clamp_min(MIN_HALF_RANGE)[:, None]
 
@@ -146,6 +150,7 @@ class NuqValues(NuqCodec):
     def __init__(self, bits: int, codebook: Codebook, slots: int, per_head_vectors: bool = False) -> None:
         super().__init__(bits, codebook, slots)
         self.per_head_vectors = per_head_vectors
+        self.layout = PackedLayout("nuq_values", bits)
 
     def for_heads(self, positions: list[int]) -> NuqValues:
         return self  # no per-head parameters: a token's range and outliers then span the subset's heads

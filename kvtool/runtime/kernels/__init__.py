@@ -14,7 +14,7 @@ import torch
 
 from kvtool.runtime.codec import PackedLayout
 
-LAYOUT_KINDS = ("fp16", "token_groups", "channel_groups", "codebook")
+LAYOUT_KINDS = ("fp16", "token_groups", "channel_groups", "codebook", "nuq_keys", "nuq_values")
 
 
 def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
@@ -23,6 +23,8 @@ def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
         return False
     if layout.kind == "fp16":
         return True
+    if layout.kind.startswith("nuq"):  # codes of any width up to a byte, in whole bytes per head
+        return 1 <= layout.bits <= 8 and head_dim * layout.bits % 8 == 0
     pow2 = not layout.group & (layout.group - 1)
     if layout.kind == "codebook":  # sub-vectors of `group` channels; indices 1, 2, 4 to a byte or a byte each
         return layout.bits in (1, 2, 4, 8) and pow2 and head_dim // layout.group * layout.bits >= 8

@@ -26,7 +26,7 @@ import triton.language as tl
 from kvtool.runtime.stream import TokenStream
 
 # kernels.LAYOUT_KINDS, as the kernel numbers them
-LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2, "codebook": 3}
+LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2, "codebook": 3, "nuq_keys": 4, "nuq_values": 5}
 LOG2E = 1.4426950408889634
 
 
@@ -66,13 +66,61 @@ def _centroids(book, rows, row_ok, SUBS: tl.constexpr, BITS: tl.constexpr, WIDTH
 
 
 @triton.jit
+def _rotate_half(x, D: tl.constexpr):
+    """[N, D] -> [N, D]: (-second half, first half), as runtime/rope.py's rotate_half."""
+    halves = tl.permute(tl.reshape(x, (x.shape[0], 2, D // 2)), (0, 2, 1))  # [N, D/2, 2]
+    first, second = tl.split(halves)
+    return tl.reshape(tl.permute(tl.join(-second, first), (0, 2, 1)), (x.shape[0], D))
+
+
+@triton.jit
+def _read_nuq(pos, idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, nuq,
+              D: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr, SLOTS: tl.constexpr):
+    """float32 [N, D] of KVQuant's stores (runtime/kvquant.py): nuq codes (pack_bits order) read through the
+    codebook's levels, scaled per channel (keys: scale/min = the thresholds' half range and midpoint [heads, D]) or
+    per token (values: [B, vectors, n]), the sparse fp16 outliers written back, and RoPE applied to keys at their
+    positions. `nuq` = (levels, outlier index, outlier value, their batch and token strides, inv_freq, RoPE scale)."""
+    levels, out_index, out_value, o_sb, o_sn, inv_freq, rope_scale = nuq
+    dims = tl.arange(0, D)
+    bit = dims * BITS
+    rows = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + (bit // 8)[None, :]
+    raw = tl.load(rows, mask=in_store[:, None], other=0).to(tl.int32)
+    if 8 % BITS != 0:  # a code may straddle two bytes
+        last = (dims * BITS + BITS - 1) // 8 > bit // 8
+        raw |= tl.load(rows + 1, mask=in_store[:, None] & last[None, :], other=0).to(tl.int32) << 8
+    code = (raw >> (bit % 8)[None, :]) & ((1 << BITS) - 1)
+    level = tl.load(levels + code)
+    if KIND == 4:
+        x = level * tl.load(scale_ptr + h * g_sh + dims)[None, :] + tl.load(min_ptr + h * g_sh + dims)[None, :]
+    else:
+        offs = b * g_sb + h * g_sh + idx * g_sn
+        half_range = tl.load(scale_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
+        midpoint = tl.load(min_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
+        x = level * half_range[:, None] + midpoint[:, None]
+    flat = h * D + dims  # offsets in the token's [heads x head_dim] vector, as the sparse index counts them
+    for slot in tl.static_range(SLOTS):
+        o_offs = b * o_sb + idx * o_sn + slot
+        where = tl.load(out_index + o_offs, mask=in_store, other=-1).to(tl.int32)
+        value = tl.load(out_value + o_offs, mask=in_store, other=0.0).to(tl.float32)
+        x = tl.where(where[:, None] == flat[None, :], value[:, None], x)
+    if KIND == 4:  # pre-RoPE keys: rotate at the token's position, as the model's rotary embedding does
+        angle = pos.to(tl.float32)[:, None] * tl.load(inv_freq + dims % (D // 2))[None, :]
+        x = x * (tl.cos(angle) * rope_scale) + _rotate_half(x, D) * (tl.sin(angle) * rope_scale)
+    return x
+
+
+@triton.jit
 def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
-                 in_store, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
+                 in_store, nuq, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
                  GROUP: tl.constexpr):
-    """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` read as 0)."""
+    """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` read as 0); `nuq`: what
+    KVQuant's layouts read besides (_read_nuq), GROUP their outlier slots."""
     idx = pos - store_start
     dims = tl.arange(0, D)
-    if KIND == 0:  # fp16 tokens
+    if KIND >= 4:
+        x = _read_nuq(pos, idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store,
+                      nuq, D, KIND, BITS, GROUP).to(tl.float16)
+    elif KIND == 0:  # fp16 tokens
         ptrs = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + dims[None, :]
         x = tl.load(ptrs, mask=in_store[:, None], other=0.0).to(tl.float16)
     elif KIND == 3:  # centroids; scale_ptr holds the codebooks of every head (g_sh apart), GROUP channels each
@@ -97,22 +145,22 @@ def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_s
 
 @triton.jit
 def _read_tokens(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, tail_ptr, t_sb,
-                 t_sh, t_sn, store_start, store_end, tail_start, length, D: tl.constexpr, BLOCK_N: tl.constexpr,
-                 KIND: tl.constexpr, BITS: tl.constexpr, GROUP: tl.constexpr):
+                 t_sh, t_sn, store_start, store_end, tail_start, length, nuq, D: tl.constexpr,
+                 BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr, GROUP: tl.constexpr):
     """float16 [BLOCK_N, D] of one stream at positions start .. start + BLOCK_N - 1: store first, then the tail."""
     pos = start + tl.arange(0, BLOCK_N)
     dims = tl.arange(0, D)
     in_store = (pos >= store_start) & (pos < store_end)
     if start + BLOCK_N <= store_end:  # the common case reads codes only
         x = _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
-                         in_store, D, BLOCK_N, KIND, BITS, GROUP)
+                         in_store, nuq, D, BLOCK_N, KIND, BITS, GROUP)
     else:
         in_tail = (pos >= store_end) & (pos >= tail_start) & (pos < length)
         tail = tl.load(tail_ptr + b * t_sb + h * t_sh + (pos - tail_start)[:, None] * t_sn + dims[None, :],
                        mask=in_tail[:, None], other=0.0).to(tl.float16)
         if start < store_end:
             stored = _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn,
-                                  store_start, in_store, D, BLOCK_N, KIND, BITS, GROUP)
+                                  store_start, in_store, nuq, D, BLOCK_N, KIND, BITS, GROUP)
             x = tl.where(in_store[:, None], stored, tail)
         else:
             x = tail
@@ -404,9 +452,9 @@ _PER_STEP = ["kt_sb", "kt_sh", "k_store_start", "k_store_end", "k_tail_start", "
 def _decode_split_kernel(
     q_ptr, q_sb, q_sh, head_index_ptr, part_o_ptr, part_ml_ptr, table_ptr,
     kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr, kt_sb, kt_sh, kt_sn,
-    k_store_start, k_store_end, k_tail_start,
+    k_store_start, k_store_end, k_tail_start, k_levels, k_out_index, k_out_value, ko_sb, ko_sn,
     vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr, vt_sb, vt_sh, vt_sn,
-    v_store_start, v_store_end, v_tail_start,
+    v_store_start, v_store_end, v_tail_start, v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale,
     sk_ptr, sv_ptr, s_sb, s_sh, s_sn, sink_len,
     mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_splits,
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
@@ -438,6 +486,9 @@ def _decode_split_kernel(
     acc2 = tl.zeros([BLOCK_M, VW], tl.float32)
     acc3 = tl.zeros([BLOCK_M, VW], tl.float32)
     part = (pid * num_splits + split) * PARTS  # this program's partials: [B * HEADS, splits * PARTS, PER_KV, ...]
+
+    k_nuq = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, inv_freq, rope_scale)  # KVQuant's layouts only
+    v_nuq = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale)
 
     sink_end = tl.where(split == 0, sink_len, 0)  # split 0 also reads the fp16 sinks
     for start in range(0, sink_end, BLOCK_N):
@@ -481,11 +532,11 @@ def _decode_split_kernel(
             pos = start + tl.arange(0, BLOCK_N)
             valid = (pos < hi) & (pos >= first)
             k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr,
-                             kt_sb, kt_sh, kt_sn, k_store_start, k_store_end, k_tail_start, length, D, BLOCK_N,
-                             K_KIND, K_BITS, K_GROUP)
+                             kt_sb, kt_sh, kt_sn, k_store_start, k_store_end, k_tail_start, length, k_nuq, D,
+                             BLOCK_N, K_KIND, K_BITS, K_GROUP)
             v = _read_tokens(start, b, h, vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr,
-                             vt_sb, vt_sh, vt_sn, v_store_start, v_store_end, v_tail_start, length, D, BLOCK_N,
-                             V_KIND, V_BITS, V_GROUP)
+                             vt_sb, vt_sh, vt_sn, v_store_start, v_store_end, v_tail_start, length, v_nuq, D,
+                             BLOCK_N, V_KIND, V_BITS, V_GROUP)
             if HAS_MASK:
                 valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
             p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap, SOFTCAP)
@@ -531,23 +582,44 @@ def _target_programs(device: torch.device, launch: Launch) -> int:
 
 
 def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
-    """Kernel arguments of one stream: codes (or fp16 tokens), scale, min with their strides, tail, boundaries.
-    Codebook layouts pass their codebooks [heads, subs, 2^bits, width] in the scale's place (per head, not per
-    sequence)."""
+    """Kernel arguments of one stream: codes (or fp16 tokens), scale, min with their strides, tail, boundaries, and
+    what KVQuant's layouts read besides: levels, sparse outliers and their strides. Codebook layouts pass their
+    codebooks [heads, subs, 2^bits, width] in the scale's place (per head, not per sequence); nuq keys their
+    thresholds' half range and midpoint [heads, D]; nuq values each token's stored range [B, vectors, n]."""
     layout = stream.codec.layout
     packed = stream.packed() if stream.store_end > stream.store_start else {}
     codes = packed.get("x" if layout.kind == "fp16" else "codes", placeholder)
     scale, low = packed.get("scale", placeholder), packed.get("min", placeholder)
     scale_strides = scale.stride()[:3]
+    levels, out_index, out_value = placeholder, packed.get("outlier_index", placeholder), placeholder
     if layout.kind == "codebook":
         scale = stream.codec.codebooks
         scale_strides = (0, scale.stride(0), 0)
         assert scale[0].is_contiguous(), "kernel reads a head's codebooks as one [subs, 2^bits, width] block"
+    elif layout.kind == "nuq_keys":
+        scale, low = (t.reshape(t.shape[0], -1) for t in (stream.codec.half_range, stream.codec.midpoint))
+        scale_strides = (0, scale.stride(0), 0)
+    elif layout.kind == "nuq_values" and "range" in packed:
+        stored = packed["range"]  # [B, vectors, n, (midpoint, half range)]: one vector for all heads, or one each
+        scale, low = stored[..., 1], stored[..., 0]
+        scale_strides = (stored.stride(0), stored.stride(1) if stored.shape[1] > 1 else 0, stored.stride(2))
+    if layout.kind.startswith("nuq"):
+        levels = stream.codec.codebook.levels.contiguous()
+        out_value = packed.get("outlier_value", placeholder)
     tail = stream.tail if stream.tail is not None and stream.tail.shape[2] else placeholder
-    for tensor in (codes, scale, low, tail):
+    for tensor in (codes, tail, out_index, out_value) if layout.kind.startswith("nuq") else (codes, scale, low, tail):
         assert tensor.stride(-1) == 1 or tensor is placeholder, "kernel reads rows with unit stride"
     return (codes, *codes.stride()[:3], scale, low, *scale_strides, tail, *tail.stride()[:3],
-            stream.store_start, stream.store_end, stream.tail_start)
+            stream.store_start, stream.store_end, stream.tail_start, levels, out_index, out_value,
+            out_index.stride(0), out_index.stride(2))
+
+
+def _rope_args(keys: TokenStream, placeholder: torch.Tensor) -> tuple:
+    """inv_freq [D / 2] and attention scaling of the model's rotary embedding, for keys stored before RoPE."""
+    if keys.codec.layout.kind != "nuq_keys":
+        return placeholder, 1.0
+    rotary = keys.codec.model.model.rotary_emb
+    return rotary.inv_freq.float().contiguous(), float(getattr(rotary, "attention_scaling", 1.0))
 
 
 def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
@@ -555,6 +627,8 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
     group = layout.group
     if layout.kind == "token_groups" and "scale" in stream.store:  # groups as stored: codecs cap them at head_dim
         group = head_dim // stream.store["scale"].view().shape[-1]
+    if layout.kind.startswith("nuq"):  # the kernel's GROUP: outlier slots per token, as stored
+        group = stream.store["outlier_index"].view().shape[-1] if "outlier_index" in stream.store else 0
     return LAYOUT_IDS[layout.kind], layout.bits, group
 
 
@@ -627,7 +701,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
         table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, plan["ADC_ROWS"], scale)
     _decode_split_kernel[(batch * heads, splits)](
         query, query.stride(0), query.stride(1), head_index, part_o, part_ml, table,
-        *_stream_args(keys, placeholder), *_stream_args(values, placeholder),
+        *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
         sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len,
         mask, mask.stride(0), scale, softcap or 0.0, first, anchor, plan.pop("fast_lo"), plan.pop("fast_hi"), length,
         split_tokens, splits, HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, triton.next_power_of_2(per_kv)), D=dim,
