@@ -28,6 +28,7 @@ from kvtool.errors import KvtoolError
 from kvtool.runtime import kernels
 from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
+from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues, key_slots, value_slots
 from kvtool.runtime.million import MillionCodec
@@ -64,10 +65,9 @@ def million_groups(width: int, bits: int = 8, residual: int = 128) -> list[HeadG
     return [HeadGroup(list(range(KV_HEADS)), *codecs)]
 
 
-def kvquant_groups(bits: int, outliers: float = 0.01) -> list[HeadGroup]:
-    """KVQuant nuq-`bits` with `outliers` sparse per token (the paper's 1%, key budget 2x as calibrated by default) on
-    every head: random sorted signposts and thresholds, keys rotated by Llama-3-8B's rotary embedding (theta 500000,
-    llama3 scaling), on the default device (make_layer's)."""
+def llama3_rotary() -> object:
+    """What codecs of keys stored before RoPE read of a model: Llama-3-8B's rotary embedding (theta 500000, llama3
+    scaling), made on the default device (make_layer's)."""
     from types import SimpleNamespace
 
     from transformers import LlamaConfig
@@ -77,13 +77,27 @@ def kvquant_groups(bits: int, outliers: float = 0.01) -> list[HeadGroup]:
                          max_position_embeddings=131072,
                          rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
-    model = SimpleNamespace(model=SimpleNamespace(rotary_emb=LlamaRotaryEmbedding(config)))
+    return SimpleNamespace(model=SimpleNamespace(rotary_emb=LlamaRotaryEmbedding(config)))
+
+
+def kvquant_groups(bits: int, outliers: float = 0.01) -> list[HeadGroup]:
+    """KVQuant nuq-`bits` with `outliers` sparse per token (the paper's 1%, key budget 2x as calibrated by default) on
+    every head: random sorted signposts and thresholds."""
     params, channels = {"outliers": outliers, "key_outlier_budget": 2.0}, KV_HEADS * HEAD_DIM
     signposts = lambda: torch.randn(1 << bits).sort().values  # noqa: E731
     lower = -1 - torch.rand(KV_HEADS, HEAD_DIM)
-    keys = NuqKeys(bits, Codebook(signposts()), lower, lower + 2, key_slots(params, channels), model)
+    keys = NuqKeys(bits, Codebook(signposts()), lower, lower + 2, key_slots(params, channels), llama3_rotary())
     values = NuqValues(bits, Codebook(signposts()), value_slots(params, channels))
     return [HeadGroup(list(range(KV_HEADS)), keys, values)]
+
+
+def cq_groups(width: int, bits: int = 8, residual: int = 128) -> list[HeadGroup]:
+    """CQ on every head: `width` coupled channels per `bits`-bit code, keys coded before RoPE, a `residual`-token fp16
+    window; random per-layer codebooks."""
+    shape = (1, HEAD_DIM // width, 1 << bits, width)
+    books = lambda: torch.randn(shape).half().float().expand(KV_HEADS, -1, -1, -1)  # noqa: E731
+    keys = PreRopeKeys(books(), bits, residual, llama3_rotary())
+    return [HeadGroup(list(range(KV_HEADS)), keys, CoupledCodec(books(), bits, residual))]
 
 
 FORMATS = {
@@ -95,6 +109,8 @@ FORMATS = {
     "million2": Format("million2", lambda: million_groups(4)),
     "kvquant3": Format("kvquant3", lambda: kvquant_groups(3)),  # nuq3, 1% outliers
     "kvquant2": Format("kvquant2", lambda: kvquant_groups(2)),
+    "cq4": Format("cq4", lambda: cq_groups(2)),  # CQ-2c8b: 4 bits per element
+    "cq2": Format("cq2", lambda: cq_groups(4)),  # CQ-4c8b
 }
 
 

@@ -2,7 +2,8 @@
 
 Each check builds the same cache twice from the same random tokens, attends one through the fused kernel and one
 through the reference PyTorch path, and reports the largest relative error; scalar codes take the mma path,
-codebook layouts the adc path, KVQuant's nuq layouts the generic tiles. Run directly: prints JSON.
+codebook layouts the adc path, keys stored before RoPE (KVQuant, CQ) the generic tiles. Run directly: prints
+JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
+from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
 from kvtool.runtime.million import MillionCodec
 
@@ -32,26 +34,38 @@ def kivi_group(heads, bits=2, group=32, residual=32, sink=0, recent=None) -> Hea
     return HeadGroup(heads, KiviKeys(bits, group, residual), KiviValues(bits, group, residual), sink, recent)
 
 
-def million_group(heads, width=2, bits=8, residual=32, sink=0, recent=None) -> HeadGroup:
-    """MILLION codecs with random per-head codebooks (fp16 values, as an artifact stores them), the same in both
-    twin caches."""
+def random_books(heads, width, bits, seed) -> torch.Tensor:
+    """Random per-head codebooks (fp16 values, as an artifact stores them), the same in both twin caches."""
     shape = (len(heads), HEAD_DIM // width, 1 << bits, width)
-    books = lambda seed: torch.randn(shape, generator=torch.Generator().manual_seed(seed)).half().float()  # noqa: E731
-    return HeadGroup(heads, MillionCodec(books(0), bits, residual), MillionCodec(books(1), bits, residual), sink,
-                     recent)
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).half().float()
 
 
-def kvquant_codecs(bits, key_slots, value_slots, heads=2, per_head_vectors=False) -> tuple[NuqKeys, NuqValues]:
-    """KVQuant codecs with random sorted signposts and thresholds, keys rotated by a real Llama rotary embedding
-    (SmolLM2's theta, with a llama3 frequency scaling so that inv_freq is not the plain one)."""
-    gen = torch.Generator().manual_seed(bits)
-    signposts = lambda: torch.randn(1 << bits, generator=gen).sort().values  # noqa: E731
-    lower = -1 - torch.rand(heads, HEAD_DIM, generator=gen)
+def million_group(heads, width=2, bits=8, residual=32, sink=0, recent=None) -> HeadGroup:
+    return HeadGroup(heads, MillionCodec(random_books(heads, width, bits, 0), bits, residual),
+                     MillionCodec(random_books(heads, width, bits, 1), bits, residual), sink, recent)
+
+
+def cq_group(heads, width=2, bits=8, residual=32) -> HeadGroup:
+    """CQ: keys coded before RoPE, values after."""
+    return HeadGroup(heads, PreRopeKeys(random_books(heads, width, bits, 0), bits, residual, rotary_model()),
+                     CoupledCodec(random_books(heads, width, bits, 1), bits, residual))
+
+
+def rotary_model() -> SimpleNamespace:
+    """What codecs of keys stored before RoPE read of a model: a real Llama rotary embedding (SmolLM2's theta, with
+    a llama3 frequency scaling so that inv_freq is not the plain one)."""
     config = LlamaConfig(hidden_size=HEAD_DIM * 4, num_attention_heads=4, rope_theta=100000.0,
                          rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 128})
-    model = SimpleNamespace(model=SimpleNamespace(rotary_emb=LlamaRotaryEmbedding(config)))
-    keys = NuqKeys(bits, Codebook(signposts(), 1.1, 0.05), lower, lower + 2.5, key_slots, model)
+    return SimpleNamespace(model=SimpleNamespace(rotary_emb=LlamaRotaryEmbedding(config)))
+
+
+def kvquant_codecs(bits, key_slots, value_slots, heads=2, per_head_vectors=False) -> tuple[NuqKeys, NuqValues]:
+    """KVQuant codecs with random sorted signposts and thresholds."""
+    gen = torch.Generator().manual_seed(bits)
+    signposts = lambda: torch.randn(1 << bits, generator=gen).sort().values  # noqa: E731
+    lower = -1 - torch.rand(heads, HEAD_DIM, generator=gen)
+    keys = NuqKeys(bits, Codebook(signposts(), 1.1, 0.05), lower, lower + 2.5, key_slots, rotary_model())
     return keys, NuqValues(bits, Codebook(signposts(), 0.9, -0.02), value_slots, per_head_vectors)
 
 
@@ -64,12 +78,15 @@ CASES = {
     "fp16": lambda: [HeadGroup([0, 1], Fp16Codec(), Fp16Codec())],
     "duo_streaming_and_kivi": lambda: [kivi_group([1], bits=2), HeadGroup([0], Fp16Codec(), Fp16Codec(), 4, 40)],
 }
-NUQ_CASES = {  # KVQuant: nuq codes, pre-RoPE keys, sparse outliers (generic tiles)
+PRE_ROPE_CASES = {  # keys stored before RoPE (generic tiles). KVQuant: nuq codes, sparse outliers; CQ: centroids
     "kvquant3_outliers_sinks": lambda: [HeadGroup([0, 1], *kvquant_codecs(3, 2, 4), sink=4)],
-    "kvquant2_value_per_head_no_key_outliers": lambda: [HeadGroup([0, 1], *kvquant_codecs(2, 0, 2, per_head_vectors=True))],
+    "kvquant2_value_per_head_no_key_outliers":
+        lambda: [HeadGroup([0, 1], *kvquant_codecs(2, 0, 2, per_head_vectors=True))],
     "kvquant4_duo_split":  # a subset of the heads: thresholds sliced, outlier offsets within the subset
         lambda: [HeadGroup([1], *(c.for_heads([1]) for c in kvquant_codecs(4, 1, 2))),
                  HeadGroup([0], Fp16Codec(), Fp16Codec(), 4, 40)],
+    "cq_2dims_8bits_window": lambda: [cq_group([0, 1])],
+    "cq_4dims_4bits_no_window": lambda: [cq_group([0, 1], width=4, bits=4, residual=0)],
 }
 ADC_CASES = {  # every key and value from codebooks: the adc path
     "million_2dims_8bits_window": lambda: [million_group([0, 1])],
@@ -88,7 +105,7 @@ def decode_error(case: str, padded: bool = False, softcap: float | None = None, 
     mask = torch.ones(batch, 1, 1, total, dtype=torch.bool)
     if padded:
         mask[1, ..., :7] = False  # left padding of the second sequence
-    fused, reference = (CompressedLayer({**CASES, **ADC_CASES, **NUQ_CASES}[case](), kv_heads) for _ in range(2))
+    fused, reference = (CompressedLayer({**CASES, **ADC_CASES, **PRE_ROPE_CASES}[case](), kv_heads) for _ in range(2))
     reference.fusable = False  # the reference path on CUDA too (the GPU runs these checks at HEAD_DIM 128)
     for layer in (fused, reference):
         for lo in range(0, prompt, 64):
@@ -143,12 +160,12 @@ def adc_errors() -> dict[str, float]:
     return results
 
 
-def nuq_errors() -> dict[str, float]:
-    """KVQuant's layouts: 2-4 bits, key and value outliers, per-head value vectors, fp16 sinks, a Duo split, left
-    padding with softcap."""
-    results = {f"decode/nuq/{case}": decode_error(case) for case in NUQ_CASES}
-    results["decode/nuq/kvquant3_left_padding_softcap"] = decode_error("kvquant3_outliers_sinks", padded=True,
-                                                                      softcap=5.0, prompt=330)
+def pre_rope_errors() -> dict[str, float]:
+    """Keys rotated in the kernel. KVQuant: 2-4 bits, key and value outliers, per-head value vectors, fp16 sinks, a
+    Duo split; CQ: 2 and 4 channels per code, with and without the fp16 window; left padding with softcap."""
+    results = {f"decode/prerope/{case}": decode_error(case) for case in PRE_ROPE_CASES}
+    results["decode/prerope/kvquant3_left_padding_softcap"] = decode_error("kvquant3_outliers_sinks", padded=True,
+                                                                          softcap=5.0, prompt=330)
     return results
 
 
@@ -157,7 +174,7 @@ def run_all() -> dict[str, float]:
                for bits in (2, 4, 8)}
     results.update(decode_errors())
     results.update(adc_errors())
-    results.update(nuq_errors())
+    results.update(pre_rope_errors())
     return results
 
 

@@ -73,15 +73,18 @@ def test_decode_step_through_the_cache_equals_dequantize_then_attend():
     assert torch.allclose(out[0, 0], expected.reshape(9, 64), atol=1e-5)
 
 
-def test_million_layers_take_the_fused_kernel_and_cq_layers_do_not():
-    """Codebook codecs declare a layout the decode kernel reads (used on CUDA); CQ's pre-RoPE keys need each key's
-    rotation, and indices wider than a byte a second plane, so those take the reference path."""
+def test_million_and_cq_layers_take_the_fused_kernel(model, monkeypatch):
+    """Codebook codecs declare a layout the decode kernel reads (used on CUDA); CQ's pre-RoPE keys one that it
+    rotates, unless the model's RoPE changes with the length; indices wider than a byte take the reference path."""
     books = torch.randn(2, 32, 256, 2)
     million = CompressedLayer([HeadGroup([0, 1], MillionCodec(books, 8, 128), MillionCodec(books, 8, 128))], 2)
-    cq = CompressedLayer([HeadGroup([0, 1], PreRopeKeys(books, 8, 0, None), CoupledCodec(books, 8, 0))], 2)
-    assert kernels.can_fuse(million.groups, 64) == (importlib.util.find_spec("triton") is not None)
-    assert not kernels.can_fuse(cq.groups, 64)
+    cq = CompressedLayer([HeadGroup([0, 1], PreRopeKeys(books, 8, 0, model), CoupledCodec(books, 8, 0))], 2)
+    triton = importlib.util.find_spec("triton") is not None
+    assert kernels.can_fuse(million.groups, 64) == triton and kernels.can_fuse(cq.groups, 64) == triton
     assert MillionCodec(torch.randn(2, 32, 1024, 2), 10, 0).layout is None
+    assert PreRopeKeys(torch.randn(2, 32, 1024, 2), 10, 0, model).layout is None
+    monkeypatch.setattr(model.model.rotary_emb, "rope_type", "dynamic")
+    assert PreRopeKeys(books, 8, 0, model).layout is None
 
 
 def test_weighted_kmeans_follows_the_weights():

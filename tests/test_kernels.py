@@ -45,7 +45,7 @@ def test_fused_adc_decode_matches_reference(results):
     assert len(adc) == 3 and all(value < 5e-3 for value in adc.values()), adc
 
 
-def test_fused_kvquant_decode_matches_reference(results):
-    """KVQuant's nuq codes, fp16 outliers and RoPE applied in the kernel: errors near 1e-3 as well."""
-    nuq = {name: value for name, value in results.items() if name.startswith("decode/nuq/")}
-    assert len(nuq) == 4 and all(value < 5e-3 for value in nuq.values()), nuq
+def test_fused_decode_of_keys_stored_before_rope_matches_reference(results):
+    """KVQuant's nuq codes and fp16 outliers, CQ's centroids, both rotated in the kernel: errors near 1e-3 as well."""
+    rotated = {name: value for name, value in results.items() if name.startswith("decode/prerope/")}
+    assert len(rotated) == 6 and all(value < 5e-3 for value in rotated.values()), rotated

@@ -137,10 +137,10 @@ def test_per_head_value_vectors_keep_each_heads_extremes():
         assert ((restored - original).abs() <= step[..., None] / 2 + 2e-3 * ordered.abs().amax()).all()
 
 
-def test_stored_bits_count_codes_ranges_and_outliers():
+def test_stored_bits_count_codes_ranges_and_outliers(model):
     x = torch.randn(1, HEADS, 256, DIM)
     held = 0
-    for codec in (NuqKeys(3, uniform_codebook(3), -torch.ones(HEADS, DIM), torch.ones(HEADS, DIM), 4, None),
+    for codec in (NuqKeys(3, uniform_codebook(3), -torch.ones(HEADS, DIM), torch.ones(HEADS, DIM), 4, model),
                   NuqValues(3, uniform_codebook(3), 2)):
         packed = codec.quantize(x) if isinstance(codec, NuqKeys) else codec.encode(x, 0)
         assert all(t.shape[2] == 256 for t in packed.values())  # the cache appends and evicts along dim 2

@@ -25,7 +25,8 @@ class PackedLayout:
     `group` sharing an fp16 scale and min. "channel_groups": the same, `group` consecutive tokens sharing them per
     channel. Codes are `bits` wide, packed plane-major (runtime/packing.py: pack_planes), and x ~ code * scale + min.
     "codebook": {"codes"}, per token the `bits`-wide centroid index of each sub-vector of `group` channels
-    (runtime/codebook.py: pack_bits order), read from the codec's `codebooks` [heads, D / group, 2**bits, group].
+    (runtime/codebook.py: pack_bits order), read from the codec's `codebooks` [heads, D / group, 2**bits, group];
+    "codebook_prerope": the same for keys coded before RoPE (CQ), which the kernel rotates at their positions.
     "nuq_keys", "nuq_values" (runtime/kvquant.py): {"codes"} `bits`-wide indices into the codec's levels (pack_bits
     order), keys before RoPE scaled per channel, values per token ({"range"}), and a fixed number of sparse fp16
     outliers per token ({"outlier_index", "outlier_value"}).

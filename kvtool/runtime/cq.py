@@ -3,7 +3,8 @@ values) is one code into that group's 2**b learned centroids; optionally the mos
 
 The window slides: a query reads its `residual` most recent tokens (itself included) in fp16, every older one from
 its codes. Keys are coded before RoPE, which measured closer attention logits than coding them after
-(docs/methods/cq.md); a table of query·centroid would then differ per key position, so keys are decoded and rotated.
+(docs/methods/cq.md); a table of query·centroid would then differ per key position, so keys are decoded and rotated
+(the decode kernel does both in its tiles).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.models import Layout
 from kvtool.runtime.codebook import CodebookCodec, layer_codebooks
-from kvtool.runtime.codec import HeadGroup, Packed, register_method
-from kvtool.runtime.rope import apply_rope, rope_cos_sin, unapply_rope
+from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, register_method
+from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_cos_sin, unapply_rope
 
 
 class CoupledCodec(CodebookCodec):
@@ -32,7 +33,9 @@ class PreRopeKeys(CoupledCodec):
     def __init__(self, codebooks: torch.Tensor, bits: int, residual: int, model: torch.nn.Module) -> None:
         super().__init__(codebooks, bits, residual)
         self.model = model
-        self.layout = None  # a score needs the key's own rotation, not a per-step table: the reference path decodes
+        # a score needs the key's own rotation, not a per-step table: the kernel decodes and rotates each key
+        self.layout = PackedLayout("codebook_prerope", bits, self.width) if self.layout and fixed_frequencies(
+            model) else None
 
     def rotation(self, start: int, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return rope_cos_sin(self.model, torch.arange(start, start + count, device=device))

@@ -22,7 +22,7 @@ from kvtool.artifacts import Artifact
 from kvtool.models import Layout
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
 from kvtool.runtime.packing import pack_bits, unpack_bits
-from kvtool.runtime.rope import apply_rope, rope_cos_sin, unapply_rope
+from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_cos_sin, unapply_rope
 
 MIN_HALF_RANGE = 1e-6  # a constant channel or token still normalizes to finite values
 
@@ -103,9 +103,7 @@ class NuqKeys(NuqCodec):
                  model: torch.nn.Module) -> None:
         super().__init__(bits, codebook, slots)
         self.model = model
-        # the decode kernel rotates with the rotary embedding's fixed inv_freq; rope types that change it with the
-        # sequence length take the reference path
-        if getattr(model.model.rotary_emb, "rope_type", "default") not in ("dynamic", "longrope"):
+        if fixed_frequencies(model):  # else the reference path rotates them
             self.layout = PackedLayout("nuq_keys", bits)
         self.midpoint = ((upper + lower) / 2).float()[:, None]  # [H, 1, D] against [B, H, n, D]
         self.half_range = ((upper - lower) / 2).float().clamp_min(MIN_HALF_RANGE)[:, None]

@@ -25,3 +25,9 @@ def rope_cos_sin(model, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     probe = torch.zeros(1, dtype=torch.float32, device=positions.device)
     cos, sin = rotary(probe, positions[None].to(probe.device))
     return cos[0].float(), sin[0].float()
+
+
+def fixed_frequencies(model) -> bool:
+    """Whether the model's rotary embedding keeps one inv_freq at every length (what the decode kernel reads to
+    rotate keys stored before RoPE); "dynamic" and "longrope" change it with the sequence length."""
+    return getattr(model.model.rotary_emb, "rope_type", "default") not in ("dynamic", "longrope")

@@ -14,7 +14,8 @@ import torch
 
 from kvtool.runtime.codec import PackedLayout
 
-LAYOUT_KINDS = ("fp16", "token_groups", "channel_groups", "codebook", "nuq_keys", "nuq_values")
+LAYOUT_KINDS = (
+    "fp16", "token_groups", "channel_groups", "codebook", "codebook_prerope", "nuq_keys", "nuq_values")
 
 
 def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
@@ -26,7 +27,7 @@ def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
     if layout.kind.startswith("nuq"):  # codes of any width up to a byte, in whole bytes per head
         return 1 <= layout.bits <= 8 and head_dim * layout.bits % 8 == 0
     pow2 = not layout.group & (layout.group - 1)
-    if layout.kind == "codebook":  # sub-vectors of `group` channels; indices 1, 2, 4 to a byte or a byte each
+    if layout.kind.startswith("codebook"):  # sub-vectors of `group` channels; indices 1, 2, 4 to a byte or a byte each
         return layout.bits in (1, 2, 4, 8) and pow2 and head_dim // layout.group * layout.bits >= 8
     return layout.bits in (1, 2, 4, 8) and pow2
 

@@ -26,7 +26,9 @@ import triton.language as tl
 from kvtool.runtime.stream import TokenStream
 
 # kernels.LAYOUT_KINDS, as the kernel numbers them
-LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2, "codebook": 3, "nuq_keys": 4, "nuq_values": 5}
+LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2, "codebook": 3, "nuq_keys": 4, "nuq_values": 5,
+              "codebook_prerope": 6}
+PRE_ROPE_KINDS = ("nuq_keys", "codebook_prerope")  # keys stored before RoPE: the kernel rotates them
 LOG2E = 1.4426950408889634
 
 
@@ -66,21 +68,25 @@ def _centroids(book, rows, row_ok, SUBS: tl.constexpr, BITS: tl.constexpr, WIDTH
 
 
 @triton.jit
-def _rotate_half(x, D: tl.constexpr):
-    """[N, D] -> [N, D]: (-second half, first half), as runtime/rope.py's rotate_half."""
-    halves = tl.permute(tl.reshape(x, (x.shape[0], 2, D // 2)), (0, 2, 1))  # [N, D/2, 2]
-    first, second = tl.split(halves)
-    return tl.reshape(tl.permute(tl.join(-second, first), (0, 2, 1)), (x.shape[0], D))
+def _rope(x, pos, aux, D: tl.constexpr):
+    """Keys stored before RoPE [N, D], rotated at their positions as runtime/rope.py's apply_rope with the model's
+    rotary embedding: halves (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), the angle position x inv_freq (one per
+    pair of channels: half the cos/sin of a per-channel form), times its attention scaling."""
+    inv_freq, rope_scale = aux[5], aux[6]
+    angle = pos.to(tl.float32)[:, None] * tl.load(inv_freq + tl.arange(0, D // 2))[None, :]
+    cos, sin = tl.cos(angle) * rope_scale, tl.sin(angle) * rope_scale
+    x1, x2 = tl.split(tl.permute(tl.reshape(x, (x.shape[0], 2, D // 2)), (0, 2, 1)))
+    rotated = tl.join(x1 * cos - x2 * sin, x2 * cos + x1 * sin)  # [N, D/2, 2]
+    return tl.reshape(tl.permute(rotated, (0, 2, 1)), (x.shape[0], D))
 
 
 @triton.jit
-def _read_nuq(pos, idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, nuq,
+def _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, aux,
               D: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr, SLOTS: tl.constexpr):
-    """float32 [N, D] of KVQuant's stores (runtime/kvquant.py): nuq codes (pack_bits order) read through the
-    codebook's levels, scaled per channel (keys: scale/min = the thresholds' half range and midpoint [heads, D]) or
-    per token (values: [B, vectors, n]), the sparse fp16 outliers written back, and RoPE applied to keys at their
-    positions. `nuq` = (levels, outlier index, outlier value, their batch and token strides, inv_freq, RoPE scale)."""
-    levels, out_index, out_value, o_sb, o_sn, inv_freq, rope_scale = nuq
+    """float32 [N, D] of KVQuant's stores (runtime/kvquant.py), keys before RoPE: nuq codes (pack_bits order) read
+    through the codebook's levels, scaled per channel (keys: scale/min = the thresholds' half range and midpoint
+    [heads, D]) or per token (values: [B, vectors, n]), and the sparse fp16 outliers written back."""
+    levels, out_index, out_value, o_sb, o_sn = aux[0], aux[1], aux[2], aux[3], aux[4]
     dims = tl.arange(0, D)
     bit = dims * BITS
     rows = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + (bit // 8)[None, :]
@@ -103,29 +109,33 @@ def _read_nuq(pos, idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
         where = tl.load(out_index + o_offs, mask=in_store, other=-1).to(tl.int32)
         value = tl.load(out_value + o_offs, mask=in_store, other=0.0).to(tl.float32)
         x = tl.where(where[:, None] == flat[None, :], value[:, None], x)
-    if KIND == 4:  # pre-RoPE keys: rotate at the token's position, as the model's rotary embedding does
-        angle = pos.to(tl.float32)[:, None] * tl.load(inv_freq + dims % (D // 2))[None, :]
-        x = x * (tl.cos(angle) * rope_scale) + _rotate_half(x, D) * (tl.sin(angle) * rope_scale)
     return x
 
 
 @triton.jit
 def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
-                 in_store, nuq, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
+                 in_store, aux, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
                  GROUP: tl.constexpr):
-    """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` read as 0); `nuq`: what
-    KVQuant's layouts read besides (_read_nuq), GROUP their outlier slots."""
+    """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` read as 0). `aux`: what
+    KVQuant's layouts read besides (levels, outlier index and value, their batch and token strides; GROUP = their
+    slots) and the rotation of keys stored before RoPE (inv_freq, RoPE scale)."""
     idx = pos - store_start
     dims = tl.arange(0, D)
-    if KIND >= 4:
-        x = _read_nuq(pos, idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store,
-                      nuq, D, KIND, BITS, GROUP).to(tl.float16)
+    if KIND == 4 or KIND == 5:
+        x = _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, aux,
+                      D, KIND, BITS, GROUP)
+        if KIND == 4:
+            x = _rope(x, pos, aux, D)
+        x = x.to(tl.float16)
     elif KIND == 0:  # fp16 tokens
         ptrs = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + dims[None, :]
         x = tl.load(ptrs, mask=in_store[:, None], other=0.0).to(tl.float16)
-    elif KIND == 3:  # centroids; scale_ptr holds the codebooks of every head (g_sh apart), GROUP channels each
+    elif KIND == 3 or KIND == 6:  # centroids; scale_ptr holds the codebooks of every head (g_sh apart)
         rows = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn
-        x = _centroids(scale_ptr + h * g_sh, rows, in_store[:, None], D // GROUP, BITS, GROUP).to(tl.float16)
+        x = _centroids(scale_ptr + h * g_sh, rows, in_store[:, None], D // GROUP, BITS, GROUP)
+        if KIND == 6:  # CQ's keys, coded before RoPE
+            x = _rope(x, pos, aux, D)
+        x = x.to(tl.float16)
     else:
         PER: tl.constexpr = 8 // BITS
         raw = tl.load(codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + tl.arange(0, D // PER)[None, :],
@@ -145,7 +155,7 @@ def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_s
 
 @triton.jit
 def _read_tokens(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, tail_ptr, t_sb,
-                 t_sh, t_sn, store_start, store_end, tail_start, length, nuq, D: tl.constexpr,
+                 t_sh, t_sn, store_start, store_end, tail_start, length, aux, D: tl.constexpr,
                  BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr, GROUP: tl.constexpr):
     """float16 [BLOCK_N, D] of one stream at positions start .. start + BLOCK_N - 1: store first, then the tail."""
     pos = start + tl.arange(0, BLOCK_N)
@@ -153,14 +163,14 @@ def _read_tokens(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
     in_store = (pos >= store_start) & (pos < store_end)
     if start + BLOCK_N <= store_end:  # the common case reads codes only
         x = _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
-                         in_store, nuq, D, BLOCK_N, KIND, BITS, GROUP)
+                         in_store, aux, D, BLOCK_N, KIND, BITS, GROUP)
     else:
         in_tail = (pos >= store_end) & (pos >= tail_start) & (pos < length)
         tail = tl.load(tail_ptr + b * t_sb + h * t_sh + (pos - tail_start)[:, None] * t_sn + dims[None, :],
                        mask=in_tail[:, None], other=0.0).to(tl.float16)
         if start < store_end:
             stored = _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn,
-                                  store_start, in_store, nuq, D, BLOCK_N, KIND, BITS, GROUP)
+                                  store_start, in_store, aux, D, BLOCK_N, KIND, BITS, GROUP)
             x = tl.where(in_store[:, None], stored, tail)
         else:
             x = tail
@@ -487,8 +497,8 @@ def _decode_split_kernel(
     acc3 = tl.zeros([BLOCK_M, VW], tl.float32)
     part = (pid * num_splits + split) * PARTS  # this program's partials: [B * HEADS, splits * PARTS, PER_KV, ...]
 
-    k_nuq = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, inv_freq, rope_scale)  # KVQuant's layouts only
-    v_nuq = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale)
+    k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, inv_freq, rope_scale)  # _read_stored's `aux`
+    v_aux = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale)
 
     sink_end = tl.where(split == 0, sink_len, 0)  # split 0 also reads the fp16 sinks
     for start in range(0, sink_end, BLOCK_N):
@@ -532,10 +542,10 @@ def _decode_split_kernel(
             pos = start + tl.arange(0, BLOCK_N)
             valid = (pos < hi) & (pos >= first)
             k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr,
-                             kt_sb, kt_sh, kt_sn, k_store_start, k_store_end, k_tail_start, length, k_nuq, D,
+                             kt_sb, kt_sh, kt_sn, k_store_start, k_store_end, k_tail_start, length, k_aux, D,
                              BLOCK_N, K_KIND, K_BITS, K_GROUP)
             v = _read_tokens(start, b, h, vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr,
-                             vt_sb, vt_sh, vt_sn, v_store_start, v_store_end, v_tail_start, length, v_nuq, D,
+                             vt_sb, vt_sh, vt_sn, v_store_start, v_store_end, v_tail_start, length, v_aux, D,
                              BLOCK_N, V_KIND, V_BITS, V_GROUP)
             if HAS_MASK:
                 valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
@@ -592,7 +602,7 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
     scale, low = packed.get("scale", placeholder), packed.get("min", placeholder)
     scale_strides = scale.stride()[:3]
     levels, out_index, out_value = placeholder, packed.get("outlier_index", placeholder), placeholder
-    if layout.kind == "codebook":
+    if layout.kind.startswith("codebook"):
         scale = stream.codec.codebooks
         scale_strides = (0, scale.stride(0), 0)
         assert scale[0].is_contiguous(), "kernel reads a head's codebooks as one [subs, 2^bits, width] block"
@@ -616,7 +626,7 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
 
 def _rope_args(keys: TokenStream, placeholder: torch.Tensor) -> tuple:
     """inv_freq [D / 2] and attention scaling of the model's rotary embedding, for keys stored before RoPE."""
-    if keys.codec.layout.kind != "nuq_keys":
+    if keys.codec.layout.kind not in PRE_ROPE_KINDS:
         return placeholder, 1.0
     rotary = keys.codec.model.model.rotary_emb
     return rotary.inv_freq.float().contiguous(), float(getattr(rotary, "attention_scaling", 1.0))
