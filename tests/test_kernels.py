@@ -49,3 +49,23 @@ def test_fused_decode_of_keys_stored_before_rope_matches_reference(results):
     """KVQuant's nuq codes and fp16 outliers, CQ's centroids, both rotated in the kernel: errors near 1e-3 as well."""
     rotated = {name: value for name, value in results.items() if name.startswith("decode/prerope/")}
     assert len(rotated) == 6 and all(value < 5e-3 for value in rotated.values()), rotated
+
+
+def test_every_bench_format_fills_and_attends_on_the_cpu():
+    """`kvtool bench` runs only on a GPU; its formats are built here so that a change to a codec's constructor or to
+    transformers' rotary embedding shows up in `make test`: each fills a small layer through its own append path,
+    attends by the reference path, declares a layout the decode kernel reads, and holds fewer bytes than fp16."""
+    import torch
+
+    from kvtool import bench
+    from kvtool.runtime import kernels
+
+    query = torch.randn(1, bench.Q_HEADS, 1, bench.HEAD_DIM).half()
+    fp16_bytes = 2 * 2 * bench.KV_HEADS * 300 * bench.HEAD_DIM
+    for name in bench.FORMATS:
+        layer = bench.make_layer(name, "cpu")
+        bench.fill_layer(layer, 1, 300, "cpu")
+        out = layer.attend(query, None, bench.HEAD_DIM**-0.5)
+        assert out.shape == (1, 1, bench.Q_HEADS, bench.HEAD_DIM) and torch.isfinite(out).all(), name
+        assert kernels.can_fuse(layer.groups, bench.HEAD_DIM), name
+        assert layer.nbytes() <= fp16_bytes, name
