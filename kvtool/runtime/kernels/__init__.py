@@ -18,6 +18,11 @@ LAYOUT_KINDS = (
     "fp16", "token_groups", "channel_groups", "codebook", "codebook_prerope", "nuq_keys", "nuq_values")
 
 
+def cdiv(a: int, b: int) -> int:
+    """Ceiling division of host integers (triton.cdiv is a jit function: calling it from Python costs ~4 µs)."""
+    return -(-a // b)
+
+
 def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
     """Whether the decode kernel reads this packed layout at this head size."""
     if layout is None or layout.kind not in LAYOUT_KINDS or head_dim < 16 or head_dim & (head_dim - 1):

@@ -23,6 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
+from kvtool.runtime.kernels import cdiv
 from kvtool.runtime.stream import TokenStream
 
 # kernels.LAYOUT_KINDS, as the kernel numbers them
@@ -658,7 +659,7 @@ def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: st
     anchor = keys.store_start if keys.store_end > keys.store_start else first
     fast_lo = fast_hi = anchor
     if fast and stored:
-        fast_lo = anchor + triton.cdiv(max(first, keys.store_start, values.store_start) - anchor, block) * block
+        fast_lo = anchor + cdiv(max(first, keys.store_start, values.store_start) - anchor, block) * block
         fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
     return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=fast, K_KIND=k_kind,
                 K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group,
@@ -693,10 +694,10 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     launch = LAUNCH[path]
     plan = _plan(keys, values, dim, first, path, per_kv)
     block, anchor = plan["BLOCK_N"], plan.pop("anchor")
-    tiles = triton.cdiv(max(length - anchor, 1), block)
-    splits = max(1, min(tiles, triton.cdiv(_target_programs(query.device, launch), batch * heads)))
-    split_tokens = triton.cdiv(tiles, splits) * block
-    splits = triton.cdiv(tiles * block, split_tokens)
+    tiles = cdiv(max(length - anchor, 1), block)
+    splits = max(1, min(tiles, cdiv(_target_programs(query.device, launch), batch * heads)))
+    split_tokens = cdiv(tiles, splits) * block
+    splits = cdiv(tiles * block, split_tokens)
     parts = splits * plan["PARTS"]
     part_o = torch.empty(batch * heads * parts * per_kv * dim, dtype=torch.float32, device=query.device)
     part_ml = torch.empty(batch * heads * parts * per_kv * 2, dtype=torch.float32, device=query.device)

@@ -11,6 +11,8 @@ import torch
 import triton
 import triton.language as tl
 
+from kvtool.runtime.kernels import cdiv
+
 
 @triton.jit
 def _fp16_outward(x, DOWN: tl.constexpr):
@@ -106,7 +108,7 @@ def quantize_token_groups(x: torch.Tensor, bits: int, group: int) -> dict[str, t
     out = _outputs(x, bits, (batch, heads, tokens, dim // group))
     block = min(16, triton.next_power_of_2(tokens))
     x = x if x.stride(-1) == 1 else x.contiguous()
-    _quantize_token_groups[(batch * heads, triton.cdiv(tokens, block))](
+    _quantize_token_groups[(batch * heads, cdiv(tokens, block))](
         x, x.stride(0), x.stride(1), x.stride(2), out["codes"], out["scale"], out["min"], heads, tokens,
         D=dim, GROUP=group, BITS=bits, BLOCK_T=block,
     )
