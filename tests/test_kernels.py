@@ -69,3 +69,14 @@ def test_every_bench_format_fills_and_attends_on_the_cpu():
         assert out.shape == (1, 1, bench.Q_HEADS, bench.HEAD_DIM) and torch.isfinite(out).all(), name
         assert kernels.can_fuse(layer.groups, bench.HEAD_DIM), name
         assert layer.nbytes() <= fp16_bytes, name
+
+
+def test_host_integer_helpers_agree_with_tritons():
+    """The wrappers' plain-Python cdiv and next_power_of_2 (triton's are slow to call from the host) give triton's
+    values."""
+    import triton
+
+    from kvtool.runtime.kernels import cdiv, next_power_of_2
+
+    assert all(next_power_of_2(n) == triton.next_power_of_2(n) for n in range(1, 5000))
+    assert all(cdiv(a, b) == triton.cdiv(a, b) for a in range(0, 300) for b in range(1, 40))

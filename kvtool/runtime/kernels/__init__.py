@@ -23,6 +23,11 @@ def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def next_power_of_2(n: int) -> int:
+    """The smallest power of two >= n >= 1, for host integers (triton's is a constexpr function, as slow to call)."""
+    return 1 << (n - 1).bit_length()
+
+
 def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
     """Whether the decode kernel reads this packed layout at this head size."""
     if layout is None or layout.kind not in LAYOUT_KINDS or head_dim < 16 or head_dim & (head_dim - 1):

@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kvtool.runtime.kernels import cdiv
+from kvtool.runtime.kernels import cdiv, next_power_of_2
 from kvtool.runtime.stream import TokenStream
 
 # kernels.LAYOUT_KINDS, as the kernel numbers them
@@ -663,7 +663,7 @@ def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: st
         fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
     return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=fast, K_KIND=k_kind,
                 K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group,
-                V_PLANES=v_planes, ADC=adc, PARTS=2 if adc else 1, ADC_ROWS=triton.next_power_of_2(per_kv))
+                V_PLANES=v_planes, ADC=adc, PARTS=2 if adc else 1, ADC_ROWS=next_power_of_2(per_kv))
 
 
 def _score_tables(codebooks: torch.Tensor, query: torch.Tensor, head_index: torch.Tensor, per_kv: int, rows: int,
@@ -715,11 +715,11 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
         *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
         sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len,
         mask, mask.stride(0), scale, softcap or 0.0, first, anchor, plan.pop("fast_lo"), plan.pop("fast_hi"), length,
-        split_tokens, splits, HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, triton.next_power_of_2(per_kv)), D=dim,
+        split_tokens, splits, HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, next_power_of_2(per_kv)), D=dim,
         HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=launch.num_warps,
         num_stages=launch.num_stages, **plan,
     )
     _merge_partials_kernel[(batch * heads * per_kv,)](
         part_o, part_ml, head_index, out, out.stride(0), out.stride(2), parts,
-        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=triton.next_power_of_2(parts), D=dim, num_warps=4,
+        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=next_power_of_2(parts), D=dim, num_warps=4,
     )

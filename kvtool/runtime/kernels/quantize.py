@@ -11,7 +11,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kvtool.runtime.kernels import cdiv
+from kvtool.runtime.kernels import cdiv, next_power_of_2
 
 
 @triton.jit
@@ -106,7 +106,7 @@ def quantize_token_groups(x: torch.Tensor, bits: int, group: int) -> dict[str, t
     """x [B, H, n, D] -> codes [B, H, n, D*bits/8], scale and min [B, H, n, D/group] (fp16)."""
     batch, heads, tokens, dim = x.shape
     out = _outputs(x, bits, (batch, heads, tokens, dim // group))
-    block = min(16, triton.next_power_of_2(tokens))
+    block = min(16, next_power_of_2(tokens))
     x = x if x.stride(-1) == 1 else x.contiguous()
     _quantize_token_groups[(batch * heads, cdiv(tokens, block))](
         x, x.stride(0), x.stride(1), x.stride(2), out["codes"], out["scale"], out["min"], heads, tokens,
