@@ -34,8 +34,8 @@ class PreRopeKeys(CoupledCodec):
         super().__init__(codebooks, bits, residual)
         self.model = model
         # a score needs the key's own rotation, not a per-step table: the kernel decodes and rotates each key
-        self.layout = PackedLayout("codebook_prerope", bits, self.width) if self.layout and fixed_frequencies(
-            model) else None
+        readable = self.layout is not None and fixed_frequencies(model)  # indices of up to 8 bits, a fixed RoPE
+        self.layout = PackedLayout("codebook_prerope", bits, self.width) if readable else None
 
     def rotation(self, start: int, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return rope_cos_sin(self.model, torch.arange(start, start + count, device=device))

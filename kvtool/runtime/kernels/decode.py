@@ -9,6 +9,9 @@ Tiles inside both packed stores take one of two fast paths, by the layout:
   mma  scalar codes (KIVI): one `tl.dot` per code plane on tensor cores (rows padded to 16);
   adc  codebook codes (MILLION's product quantization): scores summed from a per-step table of query·centroid
        (asymmetric distance computation), values gathered from their centroids.
+The other tiles (edges, the fp16 tail) and every tile of the layouts without a fast path (KVQuant's nuq codes, CQ's
+keys coded before RoPE) are decoded to fp16 in registers (`_read_stored`, RoPE applied where keys need it) and go
+to `tl.dot`.
 
 What a program reads for position p of a stream: the store if p < store_end, else the fp16 tail. In decode (one
 query, after the previous chunk settled) this is exactly what the reference path reads.
