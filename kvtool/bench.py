@@ -65,18 +65,18 @@ def million_groups(width: int, bits: int = 8, residual: int = 128) -> list[HeadG
     return [HeadGroup(list(range(KV_HEADS)), *codecs)]
 
 
-def llama3_rotary() -> object:
-    """What codecs of keys stored before RoPE read of a model: Llama-3-8B's rotary embedding (theta 500000, llama3
-    scaling), made on the default device (make_layer's)."""
+def llama3_rotary(head_dim: int = HEAD_DIM, theta: float = 500000.0, original_context: int = 8192) -> object:
+    """What codecs of keys stored before RoPE read of a model: a Llama rotary embedding with llama3 frequency scaling
+    (by default Llama-3-8B's), made on the default device (make_layer's)."""
     from types import SimpleNamespace
 
     from transformers import LlamaConfig
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-    config = LlamaConfig(hidden_size=Q_HEADS * HEAD_DIM, num_attention_heads=Q_HEADS, rope_theta=500000.0,
+    config = LlamaConfig(hidden_size=Q_HEADS * head_dim, num_attention_heads=Q_HEADS, rope_theta=theta,
                          max_position_embeddings=131072,
                          rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+                                       "high_freq_factor": 4.0, "original_max_position_embeddings": original_context})
     return SimpleNamespace(model=SimpleNamespace(rotary_emb=LlamaRotaryEmbedding(config)))
 
 

@@ -12,18 +12,16 @@ import dataclasses
 import json
 import os
 import sys
-from types import SimpleNamespace
 
 import torch
-from transformers import LlamaConfig
-from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
+from kvtool.bench import llama3_rotary
 from kvtool.runtime import kernels
 from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
+from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
 from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
-from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
 from kvtool.runtime.million import MillionCodec
 
@@ -51,13 +49,10 @@ def cq_group(heads, width=2, bits=8, residual=32) -> HeadGroup:
                      CoupledCodec(random_books(heads, width, bits, 1), bits, residual))
 
 
-def rotary_model() -> SimpleNamespace:
-    """What codecs of keys stored before RoPE read of a model: a real Llama rotary embedding (SmolLM2's theta, with
-    a llama3 frequency scaling so that inv_freq is not the plain one)."""
-    config = LlamaConfig(hidden_size=HEAD_DIM * 4, num_attention_heads=4, rope_theta=100000.0,
-                         rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 128})
-    return SimpleNamespace(model=SimpleNamespace(rotary_emb=LlamaRotaryEmbedding(config)))
+def rotary_model():
+    """A Llama rotary embedding at this head size (SmolLM2's theta; llama3 scaling, so inv_freq is not the plain
+    one)."""
+    return llama3_rotary(HEAD_DIM, theta=100000.0, original_context=128)
 
 
 def kvquant_codecs(bits, key_slots, value_slots, heads=2, per_head_vectors=False) -> tuple[NuqKeys, NuqValues]:
