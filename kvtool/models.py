@@ -82,6 +82,9 @@ class ModelSource:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
             os.replace(staging, folder)  # atomic: a half-written conversion is never picked up
+        except OSError:
+            if not (folder / "config.json").is_file():  # else a concurrent process converted it first: use theirs
+                raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return folder

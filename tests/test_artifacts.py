@@ -155,3 +155,32 @@ def test_fingerprint_is_the_same_in_float32_and_float16():
     with torch.no_grad():
         model.model.layers[1].self_attn.v_proj.weight[0, 0] += 1
     assert fingerprint(model)["kv_weights_sha256"] != single["kv_weights_sha256"]
+
+
+def test_gguf_conversion_that_loses_a_race_uses_the_winners_folder(tokenizer, tmp_path, monkeypatch):
+    """Two processes converting one GGUF at once (e.g. calibrations side by side): the later rename fails on the
+    earlier one's folder, which is then used instead of failing."""
+    import os
+    import shutil
+
+    import transformers
+
+    from kvtool.models import ModelSource
+
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")  # never parsed: the conversion's loaders are replaced below
+    monkeypatch.setenv("KVTOOL_CACHE", str(tmp_path / "cache"))
+    tiny = transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2))
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *args, **kwargs: tiny)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *args, **kwargs: tokenizer)
+    rename = os.replace
+
+    def the_other_process_finishes_first(source, destination):
+        shutil.copytree(source, destination)
+        rename(source, destination)
+
+    monkeypatch.setattr(os, "replace", the_other_process_finishes_first)
+    folder = ModelSource.resolve(gguf).hf_folder()
+    assert (folder / "config.json").is_file()
+    assert [entry.name for entry in folder.parent.iterdir()] == [folder.name]  # the staging folder is gone
