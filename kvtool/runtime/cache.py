@@ -107,7 +107,6 @@ class CompressedLayer(CacheLayerMixin):
         self.groups = [GroupState(g) for g in groups]
         self.fusable: bool | None = None  # whether the fused decode kernel serves this layer (decided at first use)
         self.length = 0
-        self.positions: torch.Tensor | None = None
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device, self.dtype = key_states.device, key_states.dtype
@@ -118,12 +117,10 @@ class CompressedLayer(CacheLayerMixin):
             self.lazy_initialization(key_states, value_states)
         for state in self.groups:  # a chunk whose attention was skipped must not leave overlaps behind
             state.settle()
-        steps = key_states.shape[2]
-        self.positions = torch.arange(self.length, self.length + steps, device=key_states.device)
         for state in self.groups:
             state.keys.append(state.select(key_states))
             state.values.append(state.select(value_states))
-        self.length += steps
+        self.length += key_states.shape[2]
         return self, self
 
     def attend(self, query: torch.Tensor, mask, scaling: float, softcap: float | None = None) -> torch.Tensor:
@@ -138,13 +135,14 @@ class CompressedLayer(CacheLayerMixin):
             if self.fusable:
                 return kernels.attend_decode(self, query, mask, scaling, softcap)
         out = torch.empty(batch, q_heads, steps, dim, dtype=torch.float32, device=query.device)
+        positions = torch.arange(self.length - steps, self.length, device=query.device)  # the chunk just appended
         for state in self.groups:
             q_index = torch.tensor([h * per_kv + i for h in state.heads for i in range(per_kv)], device=query.device)
             for lo in range(0, steps, state.query_block):
                 block = slice(lo, min(lo + state.query_block, steps))
                 block_mask = None if mask is None else mask[:, :, block]
                 out[:, q_index, block] = state.attend(
-                    query[:, q_index, block], self.positions[block], block_mask, scaling, softcap
+                    query[:, q_index, block], positions[block], block_mask, scaling, softcap
                 )
             state.settle()
         return out.transpose(1, 2).to(query.dtype)

@@ -37,6 +37,11 @@ class PackedLayout:
     group: int = 1
 
 
+def nonnegative(count: int | torch.Tensor) -> int | torch.Tensor:
+    """max(count, 0) of a Python int (one query: the decode step stays off torch) or of each element of a tensor."""
+    return count.clamp_min(0) if isinstance(count, torch.Tensor) else max(count, 0)
+
+
 class TensorCodec(ABC):
     """Encodes tokens [B, H, n, D] into packed tensors and reads them back."""
 
@@ -46,8 +51,9 @@ class TensorCodec(ABC):
     encode_on_side_stream: bool = False  # on CUDA, encode on a side stream until the codes are read (side_stream.py)
     layout: PackedLayout | None = None  # set where a fused GPU kernel can read the packed form; else reference path
 
-    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
+    def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
         """Of the `visible` tokens a query sees (itself included), how many it reads compressed; the rest are fp16.
+        `visible` is a Python int (one query) or a tensor (one count per query row).
 
         The default keeps no full-precision window: every token is read compressed, the query's own too.
         """

@@ -14,7 +14,7 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.models import Layout
 from kvtool.runtime.codebook import CodebookCodec, layer_codebooks
-from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, register_method
+from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, nonnegative, register_method
 from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_cos_sin, unapply_rope
 
 
@@ -23,8 +23,8 @@ class CoupledCodec(CodebookCodec):
         super().__init__(codebooks, bits)
         self.residual = residual
 
-    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
-        return (visible - self.residual).clamp_min(0)
+    def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
+        return nonnegative(visible - self.residual)
 
 
 class PreRopeKeys(CoupledCodec):

@@ -13,7 +13,7 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.models import Layout
 from kvtool.runtime import kernels
-from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
+from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, nonnegative, register_method
 from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_planes, unpack_planes
 
 
@@ -23,10 +23,10 @@ class KiviKeys(TensorCodec):
         self.unit = residual or group_size
         self.layout = PackedLayout("channel_groups", bits, group_size)
 
-    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
+    def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
         if not self.residual:  # no window: every complete group is quantized
             return visible - visible % self.unit
-        before = (visible - 1).clamp_min(0)  # the buffer is flushed after the attention that fills it
+        before = nonnegative(visible - 1)  # the buffer is flushed after the attention that fills it
         return before - before % self.unit
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
@@ -56,8 +56,8 @@ class KiviValues(TensorCodec):
         self.bits, self.group_size, self.residual = bits, group_size, residual
         self.layout = PackedLayout("token_groups", bits, group_size)  # groups wider than head_dim hold one per token
 
-    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
-        return (visible - 1 - self.residual).clamp_min(0)  # the newest token plus R before it stay fp16
+    def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
+        return nonnegative(visible - 1 - self.residual)  # the newest token plus R before it stay fp16
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
         b, h, n, d = x.shape

@@ -14,7 +14,7 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.models import Layout
 from kvtool.runtime.codebook import CodebookCodec, layer_codebooks
-from kvtool.runtime.codec import HeadGroup, register_method
+from kvtool.runtime.codec import HeadGroup, nonnegative, register_method
 
 
 class MillionCodec(CodebookCodec):
@@ -25,10 +25,10 @@ class MillionCodec(CodebookCodec):
         self.residual = residual
         self.unit = residual or 1  # the window is encoded whole
 
-    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
+    def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
         if not self.residual:
             return visible
-        before = (visible - 1).clamp_min(0)  # the full window is flushed when the next token arrives
+        before = nonnegative(visible - 1)  # the full window is flushed when the next token arrives
         return before - before % self.unit
 
 

@@ -28,7 +28,7 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.errors import KvtoolError
 from kvtool.models import Layout
-from kvtool.runtime.codec import HeadGroup, Packed, TensorCodec, register_method
+from kvtool.runtime.codec import HeadGroup, Packed, TensorCodec, nonnegative, register_method
 from kvtool.runtime.packing import pack_bits, unpack_bits
 
 SQRT12 = 2 * math.sqrt(3)  # σ of the uniform error over a segment of width Δ is Δ / (2√3)
@@ -67,8 +67,8 @@ class QaqCodec(TensorCodec):
         self.keeps_host_copy = host_copy
         self.device = device  # where the layer's attention runs: tokens re-encoded from the host copy go there
 
-    def compressed_count(self, visible: torch.Tensor) -> torch.Tensor:
-        return (visible - self.window).clamp_min(0)  # a token is read fp16 until `window` queries have seen it
+    def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
+        return nonnegative(visible - self.window)  # a token is read fp16 until `window` queries have seen it
 
     def sigma(self, start: int, count: int) -> torch.Tensor:
         """Tolerated σ for tokens start .. start + count - 1, fixed when each token's window closes."""

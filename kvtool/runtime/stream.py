@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from kvtool.runtime.codec import Packed, TensorCodec
+from kvtool.runtime.codec import Packed, TensorCodec, nonnegative
 from kvtool.runtime.side_stream import SideEncode
 
 
@@ -128,7 +128,7 @@ class TokenStream:
 
     def reencode_for(self, query_position: int) -> None:
         """Host copy: let the codec re-encode the store into what the query at `query_position` reads compressed."""
-        encode_to = int(self.fp_from(torch.tensor([query_position])))
+        encode_to = self.fp_from(query_position)
         if self.host is None or encode_to <= self.store_start:
             return
         host = self.host.view()[:, :, : encode_to - self.store_start]
@@ -138,7 +138,7 @@ class TokenStream:
 
     def encode_through(self, query_position: int) -> None:
         """Encode every token that the query at `query_position` reads compressed and the store lacks."""
-        encode_to = self.fp_from(torch.tensor([query_position])).item()
+        encode_to = self.fp_from(query_position)
         if encode_to > self.store_end:
             fresh = self.tail[:, :, self.store_end - self.tail_start : encode_to - self.tail_start]
             self._land()  # the buffers grow in position order
@@ -178,9 +178,10 @@ class TokenStream:
                 self.store_start += drop
 
     # ---- reading ------------------------------------------------------------------------------------------
-    def fp_from(self, query_positions: torch.Tensor) -> torch.Tensor:
-        """First position a query reads in fp16 (sinks aside): sink + compressed count of what it sees."""
-        visible = (query_positions + 1 - self.sink).clamp_min(0)
+    def fp_from(self, query_positions: int | torch.Tensor) -> int | torch.Tensor:
+        """First position a query reads in fp16 (sinks aside): sink + compressed count of what it sees. One query
+        as a Python int (each decode step's encode, kept off torch) or a tensor of them."""
+        visible = nonnegative(query_positions + 1 - self.sink)
         return self.sink + self.codec.compressed_count(visible)
 
     @property
