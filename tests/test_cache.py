@@ -43,6 +43,21 @@ def test_chunked_attention_equals_token_by_token(residual, sink, recent):
         assert torch.allclose(run_layer(layer(), q, k, v, chunks), stepwise, atol=1e-5)
 
 
+def test_compressed_count_of_one_query_as_an_int_equals_the_tensor_path():
+    """The decode step asks for one query's count with a Python int; chunks ask with a tensor: the same rule."""
+    from kvtool.runtime.cq import CoupledCodec
+    from kvtool.runtime.million import MillionCodec
+    from kvtool.runtime.qaq import QaqKeys
+
+    books = torch.zeros(1, 2, 16, 2)
+    codecs = [KiviKeys(2, 32, 128), KiviKeys(2, 32, 0), KiviValues(2, 32, 128), Fp16Codec(),
+              MillionCodec(books, 4, 128), MillionCodec(books, 4, 0), CoupledCodec(books, 4, 96),
+              QaqKeys(0.1, 1.0, heads=1, window=64, min_bits=2, max_bits=8, outliers=0.0)]
+    visible = torch.arange(0, 700)
+    for codec in codecs:
+        assert [codec.compressed_count(int(v)) for v in visible] == codec.compressed_count(visible).tolist(), codec
+
+
 def test_streaming_group_memory_stops_growing():
     group = HeadGroup([0], Fp16Codec(), Fp16Codec(), sink=4, recent=16)
     layer = CompressedLayer([group], num_kv_heads=1)
