@@ -1,6 +1,7 @@
 """Which KV heads attend to the needle (docs/methods/duo.md): per KV head, the attention mass from the last token of
 the evaluation's passkey prompt to the key's tokens (max over the head's query heads, mean over 10 depths), on the
-CPU in float32 with eager attention; then how much of it each 50 % mask keeps on its retrieval heads.
+CPU in float32 with eager attention; then how much of it each 50 % mask keeps on its retrieval heads, and how that
+compares with 10,000 random 50 % masks.
 
     .venv/bin/python docs/methods/duo_gpu_1200/needle_heads.py 2048,4096
 """
@@ -42,6 +43,10 @@ def needle_mass(length: int, rng: random.Random) -> torch.Tensor:
 
 
 masks = {f"learned {name} 50%": load_artifact(f"{HERE}/duo{name}50.safetensors").tensors["retrieval"] for name in "AB"}
+masks["learned E 50%"] = load_artifact("docs/methods/duo_gpu_2000/duoE50.safetensors").tensors["retrieval"]
+DRAWS = 10000  # random 50 % masks for the distribution of the mass they keep
+draws = torch.stack([binarize(baseline_gates(layout, "random", seed), {"binarize": "fraction", "streaming_fraction": 0.5})
+                     for seed in range(DRAWS)])
 for seed in range(4):
     gates = baseline_gates(layout, "random", seed)
     masks[f"random s{seed} 50%"] = binarize(gates, {"binarize": "fraction", "streaming_fraction": 0.5})
@@ -56,3 +61,10 @@ for length in map(int, sys.argv[1].split(",")):
         streamed = [h for h in heads if not retrieval[h]]
         print(f"  {name:16s} needle mass on retrieval heads {mass[retrieval].sum() / mass.sum():.3f}; "
               f"top-10 heads made streaming: {streamed}")
+    kept = (draws * mass).sum((1, 2)) / mass.sum()
+    print(f"  {DRAWS} random 50% masks: mass kept median {kept.median():.3f}, 90th percentile {kept.quantile(0.9):.3f};"
+          f" share keeping the top head {draws[:, heads[0][0], heads[0][1]].float().mean():.3f}")
+    for name, retrieval in masks.items():
+        if name.startswith("learned"):
+            share = (kept >= mass[retrieval].sum() / mass.sum()).float().mean()
+            print(f"  share of the random masks keeping at least as much as {name}: {share:.4f}")
