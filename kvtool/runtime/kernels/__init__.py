@@ -14,8 +14,9 @@ import torch
 
 from kvtool.runtime.codec import PackedLayout
 
+# in the order the decode kernel numbers them (its K_KIND / V_KIND)
 LAYOUT_KINDS = (
-    "fp16", "token_groups", "channel_groups", "codebook", "codebook_prerope", "nuq_keys", "nuq_values")
+    "fp16", "token_groups", "channel_groups", "codebook", "nuq_keys", "nuq_values", "codebook_prerope")
 
 
 def cdiv(a: int, b: int) -> int:

@@ -26,12 +26,10 @@ import torch
 import triton
 import triton.language as tl
 
-from kvtool.runtime.kernels import cdiv, next_power_of_2
+from kvtool.runtime.kernels import LAYOUT_KINDS, cdiv, next_power_of_2
 from kvtool.runtime.stream import TokenStream
 
-# kernels.LAYOUT_KINDS, as the kernel numbers them
-LAYOUT_IDS = {"fp16": 0, "token_groups": 1, "channel_groups": 2, "codebook": 3, "nuq_keys": 4, "nuq_values": 5,
-              "codebook_prerope": 6}
+LAYOUT_IDS = {kind: number for number, kind in enumerate(LAYOUT_KINDS)}  # the kernel's KIND numbers
 PRE_ROPE_KINDS = ("nuq_keys", "codebook_prerope")  # keys stored before RoPE: the kernel rotates them
 LOG2E = 1.4426950408889634
 
