@@ -31,3 +31,10 @@ def fixed_frequencies(model) -> bool:
     """Whether the model's rotary embedding keeps one inv_freq at every length (what the decode kernel reads to
     rotate keys stored before RoPE); "dynamic" and "longrope" change it with the sequence length."""
     return getattr(model.model.rotary_emb, "rope_type", "default") not in ("dynamic", "longrope")
+
+
+def frequencies(model) -> tuple[torch.Tensor, float]:
+    """float32 inv_freq [D / 2] and attention scaling of the model's rotary embedding: what the decode kernel rotates
+    keys stored before RoPE with (where `fixed_frequencies`)."""
+    rotary = model.model.rotary_emb
+    return rotary.inv_freq.float().contiguous(), float(getattr(rotary, "attention_scaling", 1.0))

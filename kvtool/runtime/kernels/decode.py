@@ -27,6 +27,7 @@ import triton
 import triton.language as tl
 
 from kvtool.runtime.kernels import LAYOUT_KINDS, cdiv, next_power_of_2
+from kvtool.runtime.rope import frequencies
 from kvtool.runtime.stream import TokenStream
 
 LAYOUT_IDS = {kind: number for number, kind in enumerate(LAYOUT_KINDS)}  # the kernel's KIND numbers
@@ -630,8 +631,7 @@ def _rope_args(keys: TokenStream, placeholder: torch.Tensor) -> tuple:
     """inv_freq [D / 2] and attention scaling of the model's rotary embedding, for keys stored before RoPE."""
     if keys.codec.layout.kind not in PRE_ROPE_KINDS:
         return placeholder, 1.0
-    rotary = keys.codec.model.model.rotary_emb
-    return rotary.inv_freq.float().contiguous(), float(getattr(rotary, "attention_scaling", 1.0))
+    return frequencies(keys.codec.model)
 
 
 def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
