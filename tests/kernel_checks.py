@@ -140,10 +140,13 @@ def decode_errors() -> dict[str, float]:
     # longer prompts: masked fast tiles in both splits; a window that has dropped key groups, next to a fast tile
     results["decode/mma/kivi2_left_padding"] = decode_error("kivi2", padded=True, prompt=330)
     results["decode/mma/kivi2_sinks_recent_long"] = decode_error("kivi2_sinks_recent", prompt=330)
-    launch = decode.LAUNCH["mma"]
-    decode.LAUNCH["mma"] = dataclasses.replace(launch, block_n=64, num_warps=1)  # a tile spans 4 key groups
+    saved = dict(decode.LAUNCH)
+    for path in ("mma", "mma_batched"):  # a tile spans 4 key groups, whichever launch the case takes
+        decode.LAUNCH[path] = dataclasses.replace(saved[path], block_n=64, num_warps=1)
     results["decode/mma/kivi8_group16_values4_one_warp"] = decode_error("kivi8_group16_values4")
-    decode.LAUNCH["mma"] = launch
+    decode.LAUNCH["mma"] = saved["mma_batched"]  # the batched launch's shape (these shapes are too small to take it)
+    results["decode/mma/kivi2_sinks_recent_batched_shape"] = decode_error("kivi2_sinks_recent", prompt=330)
+    decode.LAUNCH.update(saved)
     return results
 
 

@@ -1,9 +1,11 @@
 """Fused decode attention that reads a head group's compressed streams directly (flash-decoding).
 
-One program takes one (sequence, KV head, split of the context): it reads its share of the packed keys and values
-(code planes unpacked and scaled in registers), the fp16 tail, and, in split 0, the fp16 sinks; it scores the query
-heads of that KV head together (the GQA rows) and leaves a partial softmax (row max, row sum, unnormalised output). A
-second kernel merges the partials by their log-sum-exp. No fp16 copy of the cache exists.
+One program takes one (sequence, KV head, split of the context): it scores the query heads of that KV head together
+(the GQA rows) against its share of the packed keys and values (code planes unpacked and scaled in registers) and
+leaves a partial softmax (row max, row sum, unnormalised output). A second kernel merges the partials by their
+log-sum-exp. No fp16 copy of the cache exists. Two launches of the split kernel share the context: one for the tiles
+inside both packed stores (the fast tiles), one for the others (the fp16 sinks, the store edges, the fp16 tail), each
+compiled with its kind of loop only, so the generic tiles' registers do not cap the fast loop's occupancy.
 
 Tiles inside both packed stores take one of two fast paths, by the layout:
   mma  scalar codes (KIVI): one `tl.dot` per code plane on tensor cores (rows padded to 16);
@@ -47,8 +49,10 @@ class Launch:
 
 LAUNCH = {
     "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
+    "mma_batched": Launch(block_n=16, num_warps=1, num_stages=3, programs_per_sm=32),  # H200 sweeps (docs/gpu.md)
     "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=8),  # best of the H200 sweep (docs/gpu.md)
 }
+BATCHED_MIN_TOKENS = 384  # scalar codes take "mma_batched" when its programs get at least this many positions each
 
 
 @triton.jit
@@ -458,7 +462,7 @@ def _store_partial(part_o_ptr, part_ml_ptr, part, row_ok, m_i, l_i, acc0, acc1, 
 # "divisible by 16 / equal to 1" they show, i.e. recompile during generation.
 _PER_STEP = ["kt_sb", "kt_sh", "k_store_start", "k_store_end", "k_tail_start", "vt_sb", "vt_sh", "v_store_start",
              "v_store_end", "v_tail_start", "sink_len", "mask_sb", "first", "anchor", "fast_lo", "fast_hi", "length",
-             "split_tokens", "num_splits"]
+             "split_tokens", "num_parts", "part_offset"]
 
 
 @triton.jit(do_not_specialize=_PER_STEP)
@@ -469,17 +473,19 @@ def _decode_split_kernel(
     vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr, vt_sb, vt_sh, vt_sn,
     v_store_start, v_store_end, v_tail_start, v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale,
     sk_ptr, sv_ptr, s_sb, s_sh, s_sn, sink_len,
-    mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_splits,
+    mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_parts,
+    part_offset,
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
     K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
     V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
-    FAST: tl.constexpr, ADC: tl.constexpr, PARTS: tl.constexpr, ADC_ROWS: tl.constexpr, HAS_MASK: tl.constexpr,
-    SOFTCAP: tl.constexpr,
+    FAST: tl.constexpr, ADC: tl.constexpr, ADC_ROWS: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
 ):
-    """Tiles of BLOCK_N positions on a grid anchored at the key store's start. Tiles inside both stores take the fast
-    path: _mma_fast_tiles, into the rows' state of the other tiles, or _adc_fast_tiles, into a second partial of
-    their own (PARTS = 2: ADC_ROWS rows, not the 16 of a matrix product). Tiles at the edges
-    (tail, window, sinks) read generic fp16 tiles, split into the value planes' column blocks."""
+    """Tiles of BLOCK_N positions on a grid anchored at the key store's start, in one of two launches (FAST: the
+    compiled kernel holds one kind of loop only, so the generic tiles' registers and buffers do not lower the fast
+    loop's occupancy). FAST: a split of the tiles inside both stores, by _mma_fast_tiles or _adc_fast_tiles (ADC_ROWS
+    rows, not the 16 of a matrix product). Otherwise: split 0's fp16 sinks and the split's tiles outside the fast
+    range (edges, the fp16 tail; every tile of layouts without a fast path), read as generic fp16 tiles and split
+    into the value planes' column blocks."""
     pid = tl.program_id(0)
     split = tl.program_id(1)
     b = (pid // HEADS).to(tl.int64)
@@ -498,28 +504,11 @@ def _decode_split_kernel(
     acc1 = tl.zeros([BLOCK_M, VW], tl.float32)
     acc2 = tl.zeros([BLOCK_M, VW], tl.float32)
     acc3 = tl.zeros([BLOCK_M, VW], tl.float32)
-    part = (pid * num_splits + split) * PARTS  # this program's partials: [B * HEADS, splits * PARTS, PER_KV, ...]
-
-    k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, inv_freq, rope_scale)  # _read_stored's `aux`
-    v_aux = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale)
-
-    sink_end = tl.where(split == 0, sink_len, 0)  # split 0 also reads the fp16 sinks
-    for start in range(0, sink_end, BLOCK_N):
-        pos = start + tl.arange(0, BLOCK_N)
-        valid = pos < sink_len
-        offs = b * s_sb + h * s_sh + pos[:, None] * s_sn + dims[None, :]
-        k = tl.load(sk_ptr + offs, mask=valid[:, None], other=0.0).to(tl.float16)
-        v = tl.load(sv_ptr + offs, mask=valid[:, None], other=0.0).to(tl.float16)
-        if HAS_MASK:
-            valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
-        p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap, SOFTCAP)
-        acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
-
+    part = pid * num_parts + part_offset + split  # this program's partial: [B * HEADS, num_parts, PER_KV, ...]
     lo = anchor + split * split_tokens
-    hi = tl.minimum(lo + split_tokens, length)
-    f_lo = tl.minimum(tl.maximum(fast_lo, lo), hi)
-    f_hi = tl.maximum(tl.minimum(fast_hi, hi), f_lo)
-    if FAST:  # compiled only for layouts with a fast path
+
+    if FAST:  # a launch of fast tiles only: this split of [fast_lo, fast_hi), inside both stores
+        hi = tl.minimum(lo + split_tokens, fast_hi)
         kc = kc_ptr + b * kc_sb + h * kc_sh
         ks, km = ks_ptr + b * kg_sb + h * kg_sh, km_ptr + b * kg_sb + h * kg_sh
         vc = vc_ptr + b * vc_sb + h * vc_sh
@@ -528,20 +517,42 @@ def _decode_split_kernel(
             adc_rows = tl.arange(0, ADC_ROWS)
             table = table_ptr + (b * HEADS + h) * ((D // K_GROUP << K_BITS) * ADC_ROWS)
             m_f, l_f, o = _adc_fast_tiles(table, kc, kc_sn, k_store_start, vc, vc_sn, vs, v_store_start,
-                                          mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, ADC_ROWS, BLOCK_N, D,
+                                          mask_ptr + b * mask_sb, softcap, lo, hi, length, ADC_ROWS, BLOCK_N, D,
                                           K_BITS, K_GROUP, V_BITS, V_GROUP, HAS_MASK, SOFTCAP)
             # one accumulator (V_PLANES = 1): _store_partial stores the first alone
-            _store_partial(part_o_ptr, part_ml_ptr, (part + 1) * PER_KV + adc_rows, adc_rows < PER_KV, m_f, l_f,
-                           o, o, o, o, D, V_PLANES)
+            _store_partial(part_o_ptr, part_ml_ptr, part * PER_KV + adc_rows, adc_rows < PER_KV, m_f, l_f, o, o, o,
+                           o, D, V_PLANES)
         else:
             m_i, l_i, acc0, acc1, acc2, acc3 = _mma_fast_tiles(
                 q16, q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_store_start, vc, vc_sn, vs, vm, vg_sn,
-                v_store_start, mask_ptr + b * mask_sb, softcap, f_lo, f_hi, hi, m_i, l_i, acc0, acc1, acc2, acc3,
+                v_store_start, mask_ptr + b * mask_sb, softcap, lo, hi, length, m_i, l_i, acc0, acc1, acc2, acc3,
                 PER_KV, BLOCK_M, BLOCK_N, D, K_KIND, K_BITS, K_GROUP, K_PLANES, V_KIND, V_BITS, V_GROUP, V_PLANES,
                 HAS_MASK, SOFTCAP)
-
-    for start in range(lo, hi, BLOCK_N):  # the rest of the split: edges of the stores, the fp16 tail
-        if (start < f_lo) | (start >= f_hi):
+            _store_partial(part_o_ptr, part_ml_ptr, part * PER_KV + rows, row_ok, m_i, l_i, acc0, acc1, acc2, acc3,
+                           D, V_PLANES)
+    else:  # generic tiles: split 0's fp16 sinks, then the split's tiles outside [fast_lo, fast_hi)
+        lo += tl.where(lo >= fast_lo, fast_hi - fast_lo, 0)  # splits past the fast range start after it
+        hi = tl.minimum(lo + split_tokens, length)
+        sink_end = tl.where(split == 0, sink_len, 0)
+        for start in range(0, sink_end, BLOCK_N):
+            pos = start + tl.arange(0, BLOCK_N)
+            valid = pos < sink_len
+            offs = b * s_sb + h * s_sh + pos[:, None] * s_sn + dims[None, :]
+            k = tl.load(sk_ptr + offs, mask=valid[:, None], other=0.0).to(tl.float16)
+            v = tl.load(sv_ptr + offs, mask=valid[:, None], other=0.0).to(tl.float16)
+            if HAS_MASK:
+                valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
+            p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap,
+                                                 SOFTCAP)
+            acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
+        f_lo = tl.minimum(tl.maximum(fast_lo, lo), hi)
+        f_hi = tl.maximum(tl.minimum(fast_hi, hi), f_lo)
+        k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, inv_freq, rope_scale)  # _read_stored's `aux`
+        v_aux = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale)
+        for tile in range(0, tl.cdiv(f_lo - lo, BLOCK_N) + tl.cdiv(hi - f_hi, BLOCK_N)):  # the edges, the fp16 tail
+            start = lo + tile * BLOCK_N
+            if start >= f_lo:  # past the fast range: [f_hi, hi)
+                start += f_hi - f_lo
             pos = start + tl.arange(0, BLOCK_N)
             valid = (pos < hi) & (pos >= first)
             k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr,
@@ -552,18 +563,18 @@ def _decode_split_kernel(
                              BLOCK_N, V_KIND, V_BITS, V_GROUP)
             if HAS_MASK:
                 valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
-            p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap, SOFTCAP)
+            p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap,
+                                                 SOFTCAP)
             acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
-
-    _store_partial(part_o_ptr, part_ml_ptr, part * PER_KV + rows, row_ok, m_i, l_i, acc0, acc1, acc2, acc3, D,
-                   V_PLANES)
+        _store_partial(part_o_ptr, part_ml_ptr, part * PER_KV + rows, row_ok, m_i, l_i, acc0, acc1, acc2, acc3, D,
+                       V_PLANES)
 
 
 @triton.jit(do_not_specialize=["num_parts"])
 def _merge_partials_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, num_parts,
                            HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_PARTS: tl.constexpr, D: tl.constexpr):
-    """One program per (sequence, query head): weight each partial softmax (a split's, or its adc tiles') by
-    2^(its max - the max) and normalise."""
+    """One program per (sequence, query head): weight each partial softmax (a split's) by 2^(its max - the max)
+    and normalise."""
     pid = tl.program_id(0)
     bh = pid // PER_KV
     r = pid % PER_KV
@@ -664,7 +675,7 @@ def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: st
         fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
     return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=fast, K_KIND=k_kind,
                 K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group,
-                V_PLANES=v_planes, ADC=adc, PARTS=2 if adc else 1, ADC_ROWS=next_power_of_2(per_kv))
+                V_PLANES=v_planes, ADC=adc, ADC_ROWS=next_power_of_2(per_kv))
 
 
 def _score_tables(codebooks: torch.Tensor, query: torch.Tensor, head_index: torch.Tensor, per_kv: int, rows: int,
@@ -675,6 +686,13 @@ def _score_tables(codebooks: torch.Tensor, query: torch.Tensor, head_index: torc
     grouped = query[:, :, 0].unflatten(1, (-1, per_kv)).index_select(1, head_index)  # [B, heads, per_kv, D]
     table = torch.einsum("bhrsc,hskc->bhskr", grouped.float().unflatten(-1, (subs, width)), codebooks) * scale
     return torch.nn.functional.pad(table, (0, rows - per_kv)).half().contiguous()
+
+
+def _splits(tiles: int, target: int, block: int) -> tuple[int, int]:
+    """(splits, tokens per split) that share `tiles` tiles of `block` positions among about `target` programs."""
+    splits = max(1, min(tiles, target))
+    split_tokens = cdiv(tiles, splits) * block
+    return cdiv(tiles * block, split_tokens), split_tokens
 
 
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
@@ -692,14 +710,25 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     if recent is not None:  # streaming heads and sliding windows: only the last `recent` tokens besides sinks
         first = max(first, length - recent)
     path = "adc" if keys.codec.layout.kind == values.codec.layout.kind == "codebook" else "mma"
-    launch = LAUNCH[path]
     plan = _plan(keys, values, dim, first, path, per_kv)
-    block, anchor = plan["BLOCK_N"], plan.pop("anchor")
-    tiles = cdiv(max(length - anchor, 1), block)
-    splits = max(1, min(tiles, cdiv(_target_programs(query.device, launch), batch * heads)))
-    split_tokens = cdiv(tiles, splits) * block
-    splits = cdiv(tiles * block, split_tokens)
-    parts = splits * plan["PARTS"]
+    batched_work = BATCHED_MIN_TOKENS * _target_programs(query.device, LAUNCH["mma_batched"])
+    if path == "mma" and plan["FAST"] and batch * heads * (length - first) >= batched_work:
+        path = "mma_batched"  # enough positions for one-warp programs with long splits (docs/gpu.md)
+        plan = _plan(keys, values, dim, first, path, per_kv)
+    launch = LAUNCH[path]
+    block, anchor, fast_lo, fast_hi = (plan.pop(name) for name in ("BLOCK_N", "anchor", "fast_lo", "fast_hi"))
+    target = cdiv(_target_programs(query.device, launch), batch * heads)  # programs per head and sequence
+    # a fast range shorter than that many tiles (a streaming window) is read by the generic launch alone
+    fast = plan.pop("FAST") and (fast_hi - fast_lo) // block >= target
+    start = anchor + max(first - anchor, 0) // block * block  # the first tile with a position to read
+    if fast:  # fast tiles split over the GPU; generic tiles around them one per program (no serial tail)
+        fast_splits, fast_split_tokens = _splits((fast_hi - fast_lo) // block, target, block)
+        generic_splits = max(1, (fast_lo - start) // block + cdiv(length - fast_hi, block))
+        generic_split_tokens = block
+    else:
+        fast_splits, fast_lo, fast_hi = 0, start, start
+        generic_splits, generic_split_tokens = _splits(cdiv(max(length - start, 1), block), target, block)
+    parts = fast_splits + generic_splits
     part_o = torch.empty(batch * heads * parts * per_kv * dim, dtype=torch.float32, device=query.device)
     part_ml = torch.empty(batch * heads * parts * per_kv * 2, dtype=torch.float32, device=query.device)
     placeholder = part_ml[None, None, None]  # any 4-d tensor: never dereferenced where a stream lacks a part
@@ -709,17 +738,20 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     mask = mask_row if mask_row is not None else placeholder
     scale = scaling if softcap else scaling * LOG2E
     table = placeholder
-    if plan["ADC"]:
+    if fast and plan["ADC"]:
         table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, plan["ADC_ROWS"], scale)
-    _decode_split_kernel[(batch * heads, splits)](
-        query, query.stride(0), query.stride(1), head_index, part_o, part_ml, table,
-        *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
-        sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len,
-        mask, mask.stride(0), scale, softcap or 0.0, first, anchor, plan.pop("fast_lo"), plan.pop("fast_hi"), length,
-        split_tokens, splits, HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, next_power_of_2(per_kv)), D=dim,
-        HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=launch.num_warps,
-        num_stages=launch.num_stages, **plan,
-    )
+    args = (query, query.stride(0), query.stride(1), head_index, part_o, part_ml, table,
+            *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
+            sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len, mask, mask.stride(0), scale, softcap or 0.0,
+            first)
+    constants = dict(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, next_power_of_2(per_kv)), BLOCK_N=block, D=dim,
+                     HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=launch.num_warps,
+                     num_stages=launch.num_stages, **plan)
+    if fast:
+        _decode_split_kernel[(batch * heads, fast_splits)](
+            *args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, FAST=True, **constants)
+    _decode_split_kernel[(batch * heads, generic_splits)](
+        *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, FAST=False, **constants)
     _merge_partials_kernel[(batch * heads * per_kv,)](
         part_o, part_ml, head_index, out, out.stride(0), out.stride(2), parts,
         HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=next_power_of_2(parts), D=dim, num_warps=4,
