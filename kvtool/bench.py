@@ -217,29 +217,36 @@ def _print_rows(rows: list[dict], printed: int) -> int:
     return len(rows)
 
 
-def check_against_reference(formats: list[str], device: str = "cuda", context: int = 5000, batch: int = 2,
-                            launches: tuple[str, ...] = ("auto",)) -> dict:
-    """At a real shape: the fused kernel (with each launch) vs the reference PyTorch path on twin caches (max
-    error / max |reference|)."""
+CHECK_SHAPES = ((2, 5000), (16, 16384))  # (batch, context): the second large enough for decode.LAUNCH["mma_batched"]
+
+
+def check_against_reference(formats: list[str], device: str = "cuda",
+                            shapes: tuple[tuple[int, int], ...] = CHECK_SHAPES, launches: tuple[str, ...] = ("auto",)
+                            ) -> dict:
+    """At real shapes: the fused kernel (with each launch) vs the reference PyTorch path on twin caches (max error /
+    max |reference|), labelled "format [launch] batch x context"."""
     errors = {}
-    for name in formats:
-        twins = []
-        for _ in range(2):
-            torch.manual_seed(0)  # the same codebooks and tokens in both
-            twins.append(make_layer(name, device))
-            fill_layer(twins[-1], batch, context, device)
-        twins[1].fusable = False  # read by the reference path
-        for spec in launches:
-            worst = 0.0
-            for _ in range(3):  # a few decode steps: appends, windows slide
-                keys = torch.randn(batch, KV_HEADS, 1, HEAD_DIM, device=device, dtype=torch.float16)
-                values, query = torch.randn_like(keys), torch.randn(batch, Q_HEADS, 1, HEAD_DIM, device=device).half()
-                with using_launch(spec):
-                    fused, reference = (layer.update(keys, values)[0].attend(query, None, HEAD_DIM**-0.5)
-                                        for layer in twins)
-                    error = (fused.float() - reference.float()).abs().max() / reference.float().abs().max()
-                worst = max(worst, error.item())
-            errors[_label(name, spec)] = worst
+    for batch, context in shapes:
+        for name in formats:
+            twins = []
+            for _ in range(2):
+                torch.manual_seed(0)  # the same codebooks and tokens in both
+                twins.append(make_layer(name, device))
+                fill_layer(twins[-1], batch, context, device)
+            twins[1].fusable = False  # read by the reference path
+            for spec in launches:
+                worst = 0.0
+                for _ in range(3):  # a few decode steps: appends, windows slide
+                    keys = torch.randn(batch, KV_HEADS, 1, HEAD_DIM, device=device, dtype=torch.float16)
+                    values = torch.randn_like(keys)
+                    query = torch.randn(batch, Q_HEADS, 1, HEAD_DIM, device=device).half()
+                    with using_launch(spec):
+                        fused, reference = (layer.update(keys, values)[0].attend(query, None, HEAD_DIM**-0.5)
+                                            for layer in twins)
+                        error = (fused.float() - reference.float()).abs().max() / reference.float().abs().max()
+                    worst = max(worst, error.item())
+                errors[f"{_label(name, spec)} {batch}x{context}"] = worst
+            del twins
     return errors
 
 
