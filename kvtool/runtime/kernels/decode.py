@@ -530,7 +530,7 @@ def _decode_split_kernel(
                 HAS_MASK, SOFTCAP)
             _store_partial(part_o_ptr, part_ml_ptr, part * PER_KV + rows, row_ok, m_i, l_i, acc0, acc1, acc2, acc3,
                            D, V_PLANES)
-    else:  # generic tiles: split 0's fp16 sinks, then the split's tiles outside [fast_lo, fast_hi)
+    else:  # generic tiles: split 0's fp16 sinks, then the split's tiles, all outside [fast_lo, fast_hi)
         lo += tl.where(lo >= fast_lo, fast_hi - fast_lo, 0)  # splits past the fast range start after it
         hi = tl.minimum(lo + split_tokens, length)
         sink_end = tl.where(split == 0, sink_len, 0)
@@ -545,14 +545,9 @@ def _decode_split_kernel(
             p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap,
                                                  SOFTCAP)
             acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
-        f_lo = tl.minimum(tl.maximum(fast_lo, lo), hi)
-        f_hi = tl.maximum(tl.minimum(fast_hi, hi), f_lo)
         k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, inv_freq, rope_scale)  # _read_stored's `aux`
         v_aux = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale)
-        for tile in range(0, tl.cdiv(f_lo - lo, BLOCK_N) + tl.cdiv(hi - f_hi, BLOCK_N)):  # the edges, the fp16 tail
-            start = lo + tile * BLOCK_N
-            if start >= f_lo:  # past the fast range: [f_hi, hi)
-                start += f_hi - f_lo
+        for start in range(lo, hi, BLOCK_N):  # the edges, the fp16 tail (a split never reaches into the fast range)
             pos = start + tl.arange(0, BLOCK_N)
             valid = (pos < hi) & (pos >= first)
             k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr,
@@ -655,27 +650,29 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
     return LAYOUT_IDS[layout.kind], layout.bits, group
 
 
-def _plan(keys: TokenStream, values: TokenStream, dim: int, first: int, path: str, per_kv: int) -> dict:
-    """Tile size, code planes, partials per program, adc's rows, and the fast range: tiles inside both stores,
-    aligned to key groups."""
+def _layouts(keys: TokenStream, values: TokenStream, dim: int) -> tuple[bool, dict]:
+    """Whether scalar codes (or fp16) take the mma fast path, and the kernel's layout constants: kinds, widths,
+    groups, code planes."""
     (k_kind, k_bits, k_group), (v_kind, v_bits, v_group) = _layout_args(keys, dim), _layout_args(values, dim)
     planes_fit = lambda bits: bits in (2, 4, 8) and dim * bits // 8 >= 16  # noqa: E731  (a plane feeds tl.dot)
     k_fast = k_kind == 0 or (k_kind == 2 and planes_fit(k_bits))
     v_fast = v_kind == 0 or (v_kind == 1 and planes_fit(v_bits))
     k_planes = 8 // k_bits if k_kind == 2 and k_fast else 1
     v_planes = 8 // v_bits if v_kind == 1 and v_fast else 1
-    block = LAUNCH[path].block_n
-    adc = path == "adc"  # keys and values both codebook-coded (decode_attention)
-    fast = adc or (k_fast and v_fast)
-    stored = keys.store_end > keys.store_start and values.store_end > values.store_start
+    return k_fast and v_fast, dict(K_KIND=k_kind, K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind,
+                                   V_BITS=v_bits, V_GROUP=v_group, V_PLANES=v_planes)
+
+
+def _fast_range(keys: TokenStream, values: TokenStream, first: int, block: int, fast: bool) -> tuple[int, int, int]:
+    """The tile grid's anchor and the fast range on it: tiles inside both stores, aligned to key groups (empty
+    without a fast path)."""
     anchor = keys.store_start if keys.store_end > keys.store_start else first
-    fast_lo = fast_hi = anchor
-    if fast and stored:
-        fast_lo = anchor + cdiv(max(first, keys.store_start, values.store_start) - anchor, block) * block
-        fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
-    return dict(anchor=anchor, fast_lo=fast_lo, fast_hi=fast_hi, BLOCK_N=block, FAST=fast, K_KIND=k_kind,
-                K_BITS=k_bits, K_GROUP=k_group, K_PLANES=k_planes, V_KIND=v_kind, V_BITS=v_bits, V_GROUP=v_group,
-                V_PLANES=v_planes, ADC=adc, ADC_ROWS=next_power_of_2(per_kv))
+    stored = keys.store_end > keys.store_start and values.store_end > values.store_start
+    if not (fast and stored):
+        return anchor, anchor, anchor
+    fast_lo = anchor + cdiv(max(first, keys.store_start, values.store_start) - anchor, block) * block
+    fast_hi = max(fast_lo, anchor + (min(keys.store_end, values.store_end) - anchor) // block * block)
+    return anchor, fast_lo, fast_hi
 
 
 def _score_tables(codebooks: torch.Tensor, query: torch.Tensor, head_index: torch.Tensor, per_kv: int, rows: int,
@@ -709,17 +706,18 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     first = keys.first_position()
     if recent is not None:  # streaming heads and sliding windows: only the last `recent` tokens besides sinks
         first = max(first, length - recent)
-    path = "adc" if keys.codec.layout.kind == values.codec.layout.kind == "codebook" else "mma"
-    plan = _plan(keys, values, dim, first, path, per_kv)
-    batched_work = BATCHED_MIN_TOKENS * _target_programs(query.device, LAUNCH["mma_batched"])
-    if path == "mma" and plan["FAST"] and batch * heads * (length - first) >= batched_work:
+    adc = keys.codec.layout.kind == values.codec.layout.kind == "codebook"  # codebook codes both sides: adc tiles
+    mma, constants = _layouts(keys, values, dim)
+    path = "adc" if adc else "mma"
+    if mma and not adc and batch * heads * (length - first) >= BATCHED_MIN_TOKENS * _target_programs(
+            query.device, LAUNCH["mma_batched"]):
         path = "mma_batched"  # enough positions for one-warp programs with long splits (docs/gpu.md)
-        plan = _plan(keys, values, dim, first, path, per_kv)
     launch = LAUNCH[path]
-    block, anchor, fast_lo, fast_hi = (plan.pop(name) for name in ("BLOCK_N", "anchor", "fast_lo", "fast_hi"))
+    block = launch.block_n
+    anchor, fast_lo, fast_hi = _fast_range(keys, values, first, block, adc or mma)
     target = cdiv(_target_programs(query.device, launch), batch * heads)  # programs per head and sequence
     # a fast range shorter than that many tiles (a streaming window) is read by the generic launch alone
-    fast = plan.pop("FAST") and (fast_hi - fast_lo) // block >= target
+    fast = (fast_hi - fast_lo) // block >= target
     start = anchor + max(first - anchor, 0) // block * block  # the first tile with a position to read
     if fast:  # fast tiles split over the GPU; generic tiles around them one per program (no serial tail)
         fast_splits, fast_split_tokens = _splits((fast_hi - fast_lo) // block, target, block)
@@ -738,15 +736,16 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     mask = mask_row if mask_row is not None else placeholder
     scale = scaling if softcap else scaling * LOG2E
     table = placeholder
-    if fast and plan["ADC"]:
-        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, plan["ADC_ROWS"], scale)
+    adc_rows = next_power_of_2(per_kv)
+    if fast and adc:
+        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, adc_rows, scale)
     args = (query, query.stride(0), query.stride(1), head_index, part_o, part_ml, table,
             *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
             sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len, mask, mask.stride(0), scale, softcap or 0.0,
             first)
-    constants = dict(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, next_power_of_2(per_kv)), BLOCK_N=block, D=dim,
-                     HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), num_warps=launch.num_warps,
-                     num_stages=launch.num_stages, **plan)
+    constants.update(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, adc_rows), BLOCK_N=block, D=dim, ADC=adc,
+                     ADC_ROWS=adc_rows, HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap),
+                     num_warps=launch.num_warps, num_stages=launch.num_stages)
     if fast:
         _decode_split_kernel[(batch * heads, fast_splits)](
             *args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, FAST=True, **constants)
