@@ -32,6 +32,7 @@ from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues, key_slots, value_slots
 from kvtool.runtime.million import MillionCodec
+from kvtool.runtime.qaq import QaqKeys, QaqValues
 
 Q_HEADS, KV_HEADS, HEAD_DIM, LAYERS = 32, 8, 128, 32
 FILL_CHUNK = 4096  # tokens appended at a time while filling a context
@@ -100,6 +101,15 @@ def cq_groups(width: int, bits: int = 8, residual: int = 128) -> list[HeadGroup]
     return [HeadGroup(list(range(KV_HEADS)), keys, CoupledCodec(books(), bits, residual))]
 
 
+def qaq_groups(max_bits: int = 4) -> list[HeadGroup]:
+    """QAQ on every head, one group per head (the default level), window 5, 1% outliers; widths up to `max_bits`,
+    which random tokens take: keys by a tolerance too tight to narrow them at these contexts, values because no
+    attention narrows them while filling (fill_layer encodes them as if none was seen)."""
+    settings = dict(heads=1, window=5, min_bits=1, max_bits=max_bits, outliers=0.01)
+    return [HeadGroup([head], QaqKeys(1e-7, 1.0, **settings), QaqValues(1e-7, **settings))
+            for head in range(KV_HEADS)]
+
+
 FORMATS = {
     "fp16-kernel": Format("fp16-kernel", lambda: [HeadGroup(list(range(KV_HEADS)), Fp16Codec(), Fp16Codec())]),
     "kivi4": Format("kivi4", lambda: kivi_groups(4)),
@@ -111,6 +121,7 @@ FORMATS = {
     "kvquant2": Format("kvquant2", lambda: kvquant_groups(2)),
     "cq4": Format("cq4", lambda: cq_groups(2)),  # CQ-2c8b: 4 bits per element
     "cq2": Format("cq2", lambda: cq_groups(4)),  # CQ-4c8b
+    "qaq4": Format("qaq4", lambda: qaq_groups(4)),  # QAQ's mixed-width bit planes, every token at 4 bits here
 }
 
 
@@ -125,9 +136,18 @@ def fill_layer(layer: CompressedLayer, batch: int, context: int, device: str) ->
     for lo in range(0, context, FILL_CHUNK):
         n = min(FILL_CHUNK, context - lo)
         keys = torch.randn(batch, KV_HEADS, n, HEAD_DIM, device=device, dtype=torch.float16)
-        layer.update(keys, torch.randn_like(keys))
-        for state in layer.groups:
-            state.settle()
+        append_without_attention(layer, keys, torch.randn_like(keys))
+
+
+def append_without_attention(layer: CompressedLayer, keys: torch.Tensor, values: torch.Tensor) -> None:
+    """Append tokens and store them as the next decode step reads them, no attention run: codecs that encode after
+    attention (QAQ's values) encode as if they had seen none."""
+    layer.update(keys, values)
+    for state in layer.groups:
+        for stream in (state.keys, state.values):
+            if stream.codec.encodes_after_attention:
+                stream.encode_through(stream.length)
+        state.settle()
 
 
 @contextlib.contextmanager
@@ -167,8 +187,8 @@ def _time_us(fn: Callable[[], object]) -> float:
 
 def attention_bench(contexts: list[int], batches: list[int], formats: list[str], device: str = "cuda",
                     launches: tuple[str, ...] = ("auto",)) -> list[dict]:
-    """Decode attention alone, one layer: each format's fused kernel (with each launch) against fp16 SDPA on the
-    same shapes."""
+    """Decode attention alone, one layer: each format's fused kernels (with each launch) against fp16 SDPA on the
+    same shapes; for codecs that encode after attention (QAQ's values) without handing them the step's weights."""
     from torch.nn.functional import scaled_dot_product_attention
 
     rows, printed = [], 0
@@ -192,7 +212,7 @@ def attention_bench(contexts: list[int], batches: list[int], formats: list[str],
                     fill_layer(layer, batch, context, device)
                 except torch.OutOfMemoryError:
                     continue
-                run = lambda: kernels.attend_decode(layer, query, None, scaling, None)  # noqa: E731
+                run = lambda: kernels.attend_decode(layer, query, None, scaling, None, observe=False)  # noqa: E731
                 for spec in launches:
                     with using_launch(spec):
                         us = _time_us(run)
@@ -292,9 +312,7 @@ def make_cache(model, kind: str, batch: int, context: int, steps: int):
         for index in range(LAYERS):
             keys = torch.randn(batch, KV_HEADS, n, HEAD_DIM, device=device, dtype=torch.float16)
             if kind in FORMATS:
-                cache.layers[index].update(keys, torch.randn_like(keys))
-                for state in cache.layers[index].groups:
-                    state.settle()
+                append_without_attention(cache.layers[index], keys, torch.randn_like(keys))
             else:
                 cache.update(keys, torch.randn_like(keys), index)
     return cache

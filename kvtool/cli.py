@@ -322,7 +322,7 @@ def bench(
     part: list[str] = typer.Option(["attention", "e2e", "longest"], "--part",
                                    help="attention, e2e, longest or check (repeatable)."),
     formats: str = typer.Option("", "--formats", help="Comma-separated formats (default: all): fp16-kernel, kivi4, "
-                                "kivi2, duo50+kivi2, million4, million2, kvquant3, kvquant2, cq4, cq2."),
+                                "kivi2, duo50+kivi2, million4, million2, kvquant3, kvquant2, cq4, cq2, qaq4."),
     contexts: str = typer.Option("", "--contexts", help="Attention contexts in tokens, comma-separated."),
     batches: str = typer.Option("", "--batches", help="Attention batch sizes, comma-separated."),
     launches: str = typer.Option("auto", "--launches", help="Decode kernel launch shapes that check and attention "

@@ -2,8 +2,8 @@
 
 Each check builds the same cache twice from the same random tokens, attends one through the fused kernel and one
 through the reference PyTorch path, and reports the largest relative error; scalar codes take the mma path,
-codebook layouts the adc path, keys stored before RoPE (KVQuant, CQ) the generic tiles. Run directly: prints
-JSON.
+codebook layouts the adc path, keys stored before RoPE (KVQuant, CQ) and mixed widths (QAQ) the generic tiles.
+Run directly: prints JSON.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
 from kvtool.runtime.million import MillionCodec
+from kvtool.runtime.qaq import QaqKeys, QaqValues
 
 HEAD_DIM = 64
 
@@ -83,6 +84,17 @@ PRE_ROPE_CASES = {  # keys stored before RoPE (generic tiles). KVQuant: nuq code
     "cq_2dims_8bits_window": lambda: [cq_group([0, 1])],
     "cq_4dims_4bits_no_window": lambda: [cq_group([0, 1], width=4, bits=4, residual=0)],
 }
+def qaq_group(heads, tolerance=(0.005, 0.05), min_bits=1, outliers=0.01) -> HeadGroup:
+    """QAQ: mixed widths, fp16 outliers, values encoded after the attention of their window."""
+    settings = dict(heads=len(heads), window=5, min_bits=min_bits, max_bits=8, outliers=outliers)
+    return HeadGroup(heads, QaqKeys(tolerance[0], 3.0, **settings), QaqValues(tolerance[1], **settings))
+
+
+MIXED_WIDTH_CASES = {  # QAQ's bit planes (generic tiles); widths 2-8 on these tokens, and 0-4
+    "qaq_layer_group": lambda: [qaq_group([0, 1])],
+    "qaq_head_groups_narrow_no_outliers":
+        lambda: [qaq_group([0], (0.5, 5.0), min_bits=0, outliers=0.0), qaq_group([1], (0.5, 5.0), min_bits=0)],
+}
 ADC_CASES = {  # every key and value from codebooks: the adc path
     "million_2dims_8bits_window": lambda: [million_group([0, 1])],
     "million_4dims_4bits_sinks_recent": lambda: [million_group([0, 1], width=4, bits=4, sink=4, recent=150)],
@@ -100,7 +112,8 @@ def decode_error(case: str, padded: bool = False, softcap: float | None = None, 
     mask = torch.ones(batch, 1, 1, total, dtype=torch.bool)
     if padded:
         mask[1, ..., :7] = False  # left padding of the second sequence
-    fused, reference = (CompressedLayer({**CASES, **ADC_CASES, **PRE_ROPE_CASES}[case](), kv_heads) for _ in range(2))
+    cases = {**CASES, **ADC_CASES, **PRE_ROPE_CASES, **MIXED_WIDTH_CASES}
+    fused, reference = (CompressedLayer(cases[case](), kv_heads) for _ in range(2))
     reference.fusable = False  # the reference path on CUDA too (the GPU runs these checks at HEAD_DIM 128)
     for layer in (fused, reference):
         for lo in range(0, prompt, 64):
@@ -168,12 +181,21 @@ def pre_rope_errors() -> dict[str, float]:
     return results
 
 
+def mixed_width_errors() -> dict[str, float]:
+    """QAQ: a group of two heads (outlier offsets across heads) and groups of one (width 0 allowed); left padding
+    with softcap. The values' widths follow the weights the fused path rebuilds from the kernel's log-sum-exp."""
+    results = {f"decode/bitplanes/{case}": decode_error(case) for case in MIXED_WIDTH_CASES}
+    results["decode/bitplanes/qaq_left_padding_softcap"] = decode_error("qaq_layer_group", padded=True, softcap=5.0)
+    return results
+
+
 def run_all() -> dict[str, float]:
     results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
                for bits in (2, 4, 8)}
     results.update(decode_errors())
     results.update(adc_errors())
     results.update(pre_rope_errors())
+    results.update(mixed_width_errors())
     return results
 
 

@@ -30,6 +30,9 @@ class PackedLayout:
     "nuq_keys", "nuq_values" (runtime/kvquant.py): {"codes"} `bits`-wide indices into the codec's levels (pack_bits
     order), keys before RoPE scaled per channel, values per token ({"range"}), and a fixed number of sparse fp16
     outliers per token ({"outlier_index", "outlier_value"}).
+    "bitplanes" (runtime/qaq.py): {"codes", "widths", "lo", "hi"} and the sparse outliers; per token (over the group's
+    heads x head_dim) a width up to `bits` and that many rows of `codes`, bit k of every code in row k, 1 bit per
+    element; x = lo + (code + 0.5) (hi - lo) / 2^width.
     """
 
     kind: str
@@ -46,7 +49,9 @@ class TensorCodec(ABC):
     """Encodes tokens [B, H, n, D] into packed tensors and reads them back."""
 
     unit: int = 1  # tokens encoded together; the cache only encodes whole units
-    encodes_after_attention: bool = False  # values only: encode once observe_attention has seen the chunk's weights
+    # values only: a token is encoded once observe_attention has seen the weights of the queries before the first
+    # that reads it compressed (then the chunk's, before its values are read)
+    encodes_after_attention: bool = False
     keeps_host_copy: bool = False  # stored tokens change form as queries arrive: re-encoded from an fp16 host copy
     encode_on_side_stream: bool = False  # on CUDA, encode on a side stream until the codes are read (side_stream.py)
     layout: PackedLayout | None = None  # set where a fused GPU kernel can read the packed form; else reference path

@@ -8,14 +8,15 @@ to it, with B = ceil(log2((max - min) / (2·√3·σ))) clamped to [min_bits, ma
 and T = t + window is the number of tokens when its window closes. The range [min, max] is split into 2^B segments,
 each value stored as its segment index and read back as the segment's midpoint.
 
-Storage is mixed-width for real: bit k of every code of the tokens wider than k bits forms "plane k", packed 1 bit
-per element; a token of width B occupies B planes. Widths (uint8), fp16 min/max and the fp16 outliers with their
-indices are held per token, so everything stays on the token axis (dim 2); planes hold only their tokens' rows.
+Storage is mixed-width for real: a token of width B holds B consecutive rows of `codes`, row k being bit k of each
+of its codes ("bit plane" k), packed 1 bit per element; tokens follow each other in position order, so a token's
+first row is the sum of the widths before it. Widths (uint8), fp16 min/max and the fp16 outliers with their indices
+are held per token, so everything stays on the token axis (dim 2), `codes` with a variable number of rows per token.
 
 With `host_copy` (paper §4.2, "Integration") every token's fp16 K/V is also kept in host memory, and before each
 query t reads the cache the widths of all quantized tokens are recomputed for that query: T = t, and for values S the
 largest attention the token received from the last `window` queries t-window .. t-1. If any width changed, the
-group's planes are rebuilt from the host copy (a token re-encoded at its new width); otherwise the token whose window
+group's codes are rebuilt from the host copy (a token re-encoded at its new width); otherwise the token whose window
 just closed is appended. The newest token gets the same width either way; older ones follow the attention.
 """
 
@@ -28,7 +29,7 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.errors import KvtoolError
 from kvtool.models import Layout
-from kvtool.runtime.codec import HeadGroup, Packed, TensorCodec, nonnegative, register_method
+from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, nonnegative, register_method
 from kvtool.runtime.packing import pack_bits, unpack_bits
 
 SQRT12 = 2 * math.sqrt(3)  # σ of the uniform error over a segment of width Δ is Δ / (2√3)
@@ -39,6 +40,12 @@ def outlier_counts(elements: int, ratio: float) -> tuple[int, int]:
     if ratio <= 0:
         return 0, 0
     return math.ceil(ratio / 2 * elements), elements - math.floor((1 - ratio / 2) * elements)
+
+
+def first_rows(widths: torch.Tensor) -> torch.Tensor:
+    """Each token's first row in `codes`: the sum of the widths [n] of the tokens before it (int64)."""
+    widths = widths.long()
+    return widths.cumsum(0) - widths
 
 
 def bit_widths(spread: torch.Tensor, sigma: torch.Tensor, min_bits: int, max_bits: int) -> torch.Tensor:
@@ -65,6 +72,9 @@ class QaqCodec(TensorCodec):
                  host_copy: bool = False, device: torch.device | str = "cpu") -> None:
         self.heads, self.window, self.min_bits, self.max_bits, self.outliers = heads, window, min_bits, max_bits, outliers
         self.keeps_host_copy = host_copy
+        # the decode kernel reads the codes as they are; with the host copy, value widths follow every position's
+        # attention, which only the reference path computes
+        self.layout = None if host_copy else PackedLayout("bitplanes", max_bits)
         self.device = device  # where the layer's attention runs: tokens re-encoded from the host copy go there
 
     def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
@@ -79,7 +89,7 @@ class QaqCodec(TensorCodec):
         raise NotImplementedError
 
     def widths(self, lo: torch.Tensor, hi: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Widths [n] of tokens with fp16 ranges lo, hi [B, n], shared over the batch: planes hold whole tokens."""
+        """Widths [n] of tokens with fp16 ranges lo, hi [B, n], shared over the batch: rows hold whole tokens."""
         spread = (hi.float() - lo.float()).amax(0)
         return bit_widths(spread, sigma.to(spread.device), self.min_bits, self.max_bits)
 
@@ -91,7 +101,7 @@ class QaqCodec(TensorCodec):
         held = packed["widths"].shape[2] if packed else 0
         if held and not torch.equal(self.widths(packed["lo"][:, 0], packed["hi"][:, 0], sigma[:held]),
                                     packed["widths"][0, 0]):
-            return self.quantize(host.to(self.device), sigma)  # a width changed: rebuild the planes from the host copy
+            return self.quantize(host.to(self.device), sigma)  # a width changed: rebuild the codes from the host copy
         if held == host.shape[2]:
             return packed
         fresh = self.quantize(host[:, :, held:].to(self.device), sigma[held:])  # tokens whose window just closed
@@ -109,31 +119,37 @@ class QaqCodec(TensorCodec):
         step = (hi.float() - lo.float()).clamp_min(1e-8) / torch.exp2(widths.float())[None]
         levels = torch.exp2(widths.float())[None, :, None] - 1
         codes = ((flat - lo.float()[..., None]) / step[..., None]).floor().clamp_min(0).minimum(levels).to(torch.int32)
+        planes = torch.stack([(codes >> k) & 1 for k in range(self.max_bits)], dim=2).to(torch.uint8)
+        held = torch.arange(self.max_bits, device=widths.device)[None, :] < widths[:, None]  # [n, max_bits]
         packed = {
             "widths": widths[None, None].expand(b, 1, n).contiguous(),
             "lo": lo[:, None],
             "hi": hi[:, None],
+            "codes": pack_bits(planes[:, held], 1)[:, None],  # [B, 1, Σ widths, h·d/8]: token-major, plane k in row k
         }
-        for k in range(self.max_bits):
-            rows = widths > k
-            packed[f"plane{k}"] = pack_bits(((codes[:, rows] >> k) & 1).to(torch.uint8), 1)[:, None]
         if low + high:
             index = torch.cat([order[..., :low], order[..., h * d - high :]], dim=-1)
             packed["outlier_index"] = index.to(torch.uint8 if h * d <= 256 else torch.int16)[:, None]
             packed["outlier_value"] = flat.gather(-1, index).half()[:, None]
         return packed
 
+    def row_table(self, packed: Packed) -> torch.Tensor:
+        """What the decode kernel indexes the codes by: int32 [n, 2], each token's first row and its width."""
+        widths = packed["widths"][0, 0]
+        return torch.stack([first_rows(widths), widths.long()], dim=1).int()
+
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         widths = packed["widths"][0, 0].long()
         lo, hi = packed["lo"][:, 0].float(), packed["hi"][:, 0].float()
         b, n = lo.shape
-        elements = packed["plane0"].shape[-1] * 8
-        codes = torch.zeros(b, n, elements, dtype=torch.int32, device=lo.device)
+        bits = unpack_bits(packed["codes"][:, 0], 1)  # [B, rows, elements]
+        first = first_rows(widths)
+        codes = torch.zeros(b, n, bits.shape[-1], dtype=torch.int32, device=lo.device)
         for k in range(self.max_bits):
-            rows = widths > k
-            if not rows.any():
+            wide = widths > k
+            if not wide.any():
                 break
-            codes[:, rows] |= unpack_bits(packed[f"plane{k}"][:, 0], 1).to(torch.int32) << k
+            codes[:, wide] |= bits[:, first[wide] + k].to(torch.int32) << k
         step = (hi - lo).clamp_min(1e-8) / torch.exp2(widths.float())[None]
         x = lo[..., None] + (codes.float() + 0.5) * step[..., None]  # the midpoint of each segment
         if "outlier_index" in packed:
@@ -221,7 +237,7 @@ def qaq_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list
     p = artifact.params
     layout = Layout.of(model)
     if layout.sliding_windows[layer_idx] is not None:
-        raise KvtoolError("qaq does not support sliding-window layers: its bit planes cannot drop tokens")
+        raise KvtoolError("qaq does not support sliding-window layers: its code rows cannot drop tokens")
     settings = dict(window=p["window"], min_bits=p["min_bits"], max_bits=p["max_bits"], outliers=p["outliers"],
                     host_copy=p["host_copy"], device=artifact.tensors["tolerance"].device)
     key_tolerance, value_tolerance = artifact.tensors["tolerance"].tolist()

@@ -9,6 +9,7 @@ and only when a kernel is about to run.
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import torch
 
@@ -16,7 +17,7 @@ from kvtool.runtime.codec import PackedLayout
 
 # in the order the decode kernel numbers them (its K_KIND / V_KIND)
 LAYOUT_KINDS = (
-    "fp16", "token_groups", "channel_groups", "codebook", "nuq_keys", "nuq_values", "codebook_prerope")
+    "fp16", "token_groups", "channel_groups", "codebook", "nuq_keys", "nuq_values", "codebook_prerope", "bitplanes")
 
 
 def cdiv(a: int, b: int) -> int:
@@ -37,6 +38,8 @@ def layout_supported(layout: PackedLayout | None, head_dim: int) -> bool:
         return True
     if layout.kind.startswith("nuq"):  # codes of any width up to a byte, in whole bytes per head
         return 1 <= layout.bits <= 8 and head_dim * layout.bits % 8 == 0
+    if layout.kind == "bitplanes":  # rows of 1 bit per element: any width up to a byte
+        return 1 <= layout.bits <= 8
     pow2 = not layout.group & (layout.group - 1)
     if layout.kind.startswith("codebook"):  # sub-vectors of `group` channels; indices 1, 2, 4 to a byte or a byte each
         return layout.bits in (1, 2, 4, 8) and pow2 and head_dim // layout.group * layout.bits >= 8
@@ -63,8 +66,10 @@ def can_fuse(groups, head_dim: int) -> bool:
 
 
 def attend_decode(layer, query: torch.Tensor, mask: torch.Tensor | None, scaling: float,
-                  softcap: float | None) -> torch.Tensor:
-    """One query token per sequence: query [B, Hq, 1, D] -> [B, 1, Hq, D], each group in one split-K launch."""
+                  softcap: float | None, observe: bool = True) -> torch.Tensor:
+    """One query token per sequence: query [B, Hq, 1, D] -> [B, 1, Hq, D], each group in one split-K launch.
+    `observe=False`: the kernels alone, codecs that encode after attention not shown the step's weights (their
+    bookkeeping waits on the host, which `kvtool bench`'s CUDA-graph timing cannot hold)."""
     from kvtool.runtime.kernels.decode import decode_attention
 
     batch, q_heads, _, dim = query.shape
@@ -72,7 +77,32 @@ def attend_decode(layer, query: torch.Tensor, mask: torch.Tensor | None, scaling
     out = torch.empty(batch, 1, q_heads, dim, dtype=query.dtype, device=query.device)
     mask_row = None if mask is None else mask[:, 0, -1]
     for state in layer.groups:
+        observes = observe and (state.keys.codec.encodes_after_attention or state.values.codec.encodes_after_attention)
+        lse = torch.empty(batch, q_heads, dtype=torch.float32, device=query.device) if observes else None
         decode_attention(state.keys, state.values, state.head_tensor(query.device), per_kv, query, out, mask_row,
-                         scaling, softcap, state.recent)
+                         scaling, softcap, state.recent, lse)
+        if observes:
+            observe_key_tail(state, query, lse, mask_row, scaling, softcap, per_kv)
         state.settle()
     return out
+
+
+def observe_key_tail(state, query: torch.Tensor, lse: torch.Tensor, mask_row: torch.Tensor | None, scaling: float,
+                     softcap: float | None, per_kv: int) -> None:
+    """Show a group's codecs the softmax weights of this step's query over the fp16 tail of its keys, rebuilt from
+    the kernel's log-sum-exp. The tail holds the positions a codec that encodes after attention still waits on
+    (QAQ's values: the window of recent queries, which the key tail spans)."""
+    keys = state.keys
+    positions = torch.arange(keys.tail_start, keys.length, device=query.device)
+    heads = state.head_tensor(query.device)
+    rows_query = query[:, :, 0].unflatten(1, (-1, per_kv)).index_select(1, heads).float()  # [B, heads, per_kv, D]
+    logits = rows_query @ keys.tail.float().transpose(-1, -2) * scaling
+    if softcap:
+        logits = softcap * torch.tanh(logits / softcap)
+    row_lse = lse.unflatten(1, (-1, per_kv)).index_select(1, heads)[..., None] * math.log(2)  # base 2 -> e
+    weights = torch.exp(logits - row_lse)
+    if mask_row is not None:
+        weights = weights * mask_row[:, None, None, keys.tail_start : keys.length]
+    rows = torch.full((per_kv,), keys.length - 1, device=query.device)
+    state.keys.observe(weights, rows, positions)
+    state.values.observe(weights, rows, positions)

@@ -12,8 +12,8 @@ Tiles inside both packed stores take one of two fast paths, by the layout:
   adc  codebook codes (MILLION's product quantization): scores summed from a per-step table of query·centroid
        (asymmetric distance computation), values gathered from their centroids.
 The other tiles (edges, the fp16 tail) and every tile of the layouts without a fast path (KVQuant's nuq codes, CQ's
-keys coded before RoPE) are decoded to fp16 in registers (`_read_stored`, RoPE applied where keys need it) and go
-to `tl.dot`.
+keys coded before RoPE, QAQ's mixed-width bit planes) are decoded to fp16 in registers (`_read_stored`, RoPE applied
+where keys need it) and go to `tl.dot`.
 
 What a program reads for position p of a stream: the store if p < store_end, else the fp16 tail. In decode (one
 query, after the previous chunk settled) this is exactly what the reference path reads.
@@ -34,6 +34,7 @@ from kvtool.runtime.stream import TokenStream
 
 LAYOUT_IDS = {kind: number for number, kind in enumerate(LAYOUT_KINDS)}  # the kernel's KIND numbers
 PRE_ROPE_KINDS = ("nuq_keys", "codebook_prerope")  # keys stored before RoPE: the kernel rotates them
+OUTLIER_KINDS = ("nuq_keys", "nuq_values", "bitplanes")  # with sparse fp16 outliers per token
 LOG2E = 1.4426950408889634
 
 
@@ -110,7 +111,14 @@ def _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, 
         half_range = tl.load(scale_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
         midpoint = tl.load(min_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
         x = level * half_range[:, None] + midpoint[:, None]
-    flat = h * D + dims  # offsets in the token's [heads x head_dim] vector, as the sparse index counts them
+    return _outliers(x, idx, b, h * D + dims, in_store, aux, SLOTS)
+
+
+@triton.jit
+def _outliers(x, idx, b, flat, in_store, aux, SLOTS: tl.constexpr):
+    """x [N, D] with the sparse fp16 outliers of its tokens written back: SLOTS (index, value) pairs per token, the
+    index counting in the token's [heads x head_dim] vector (`flat`: x's columns there)."""
+    out_index, out_value, o_sb, o_sn = aux[1], aux[2], aux[3], aux[4]
     for slot in tl.static_range(SLOTS):
         o_offs = b * o_sb + idx * o_sn + slot
         where = tl.load(out_index + o_offs, mask=in_store, other=-1).to(tl.int32)
@@ -120,12 +128,35 @@ def _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, 
 
 
 @triton.jit
+def _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, lo_ptr, hi_ptr, g_sb, g_sn, in_store, aux, D: tl.constexpr,
+                    BLOCK_N: tl.constexpr, MAX_BITS: tl.constexpr, SLOTS: tl.constexpr):
+    """float32 [N, D] of QAQ's mixed-width stores (runtime/qaq.py): token t's bit planes are rows first .. first +
+    width - 1 of the codes, 1 bit per element of the group's [heads x head_dim] vector (pack_bits order); a code
+    reads as the midpoint of its segment of [lo, hi] cut in 2^width, and the sparse fp16 outliers are written back.
+    aux[0]: the codec's row table [n, 2] (int32 first row, width)."""
+    first = tl.load(aux[0] + idx * 2, mask=in_store, other=0).to(tl.int64)
+    width = tl.load(aux[0] + idx * 2 + 1, mask=in_store, other=0)
+    flat = h * D + tl.arange(0, D)
+    rows = codes_ptr + b * c_sb + (flat // 8)[None, :]
+    code = tl.zeros([BLOCK_N, D], tl.int32)
+    for k in tl.static_range(MAX_BITS):
+        raw = tl.load(rows + (first + k)[:, None] * c_sn, mask=(in_store & (width > k))[:, None], other=0)
+        code |= ((raw.to(tl.int32) >> (flat % 8)[None, :]) & 1) << k
+    offs = b * g_sb + idx * g_sn
+    lo = tl.load(lo_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
+    hi = tl.load(hi_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
+    step = tl.maximum(hi - lo, 1e-8) / tl.exp2(width.to(tl.float32))
+    x = lo[:, None] + (code.to(tl.float32) + 0.5) * step[:, None]
+    return _outliers(x, idx, b, flat, in_store, aux, SLOTS)
+
+
+@triton.jit
 def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
                  in_store, aux, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
                  GROUP: tl.constexpr):
     """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` read as 0). `aux`: what
-    KVQuant's layouts read besides (levels, outlier index and value, their batch and token strides; GROUP = their
-    slots) and the rotation of keys stored before RoPE (inv_freq, RoPE scale)."""
+    KVQuant's and QAQ's layouts read besides (levels or QAQ's row table, outlier index and value, their batch and
+    token strides; GROUP = their slots) and the rotation of keys stored before RoPE (inv_freq, RoPE scale)."""
     idx = pos - store_start
     dims = tl.arange(0, D)
     if KIND == 4 or KIND == 5:
@@ -134,6 +165,9 @@ def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_s
         if KIND == 4:
             x = _rope(x, pos, aux, D)
         x = x.to(tl.float16)
+    elif KIND == 7:
+        x = _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, scale_ptr, min_ptr, g_sb, g_sn, in_store, aux, D,
+                            BLOCK_N, BITS, GROUP).to(tl.float16)
     elif KIND == 0:  # fp16 tokens
         ptrs = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + dims[None, :]
         x = tl.load(ptrs, mask=in_store[:, None], other=0.0).to(tl.float16)
@@ -566,10 +600,12 @@ def _decode_split_kernel(
 
 
 @triton.jit(do_not_specialize=["num_parts"])
-def _merge_partials_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, num_parts,
-                           HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_PARTS: tl.constexpr, D: tl.constexpr):
+def _merge_partials_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, lse_ptr, lse_sb,
+                           num_parts, HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_PARTS: tl.constexpr,
+                           D: tl.constexpr, HAS_LSE: tl.constexpr):
     """One program per (sequence, query head): weight each partial softmax (a split's) by 2^(its max - the max)
-    and normalise."""
+    and normalise; HAS_LSE: also store the row's log-sum-exp of its base-2 scores (+inf for a row that read
+    nothing, so that weights rebuilt from it are 0)."""
     pid = tl.program_id(0)
     bh = pid // PER_KV
     r = pid % PER_KV
@@ -587,6 +623,8 @@ def _merge_partials_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out
     o = tl.load(part_o_ptr + part[:, None] * D + dims[None, :], mask=ok[:, None], other=0.0)
     merged = tl.sum(o * w[:, None], 0) / tl.where(total > 0, total, 1.0)  # a fully masked row reads nothing: 0
     tl.store(out_ptr + b * out_sb + (kv_head * PER_KV + r) * out_sh + dims, merged.to(out_ptr.dtype.element_ty))
+    if HAS_LSE:
+        tl.store(lse_ptr + b * lse_sb + kv_head * PER_KV + r, tl.where(total > 0, m_max + tl.log2(total), float("inf")))
 
 
 @functools.cache
@@ -604,13 +642,16 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
     """Kernel arguments of one stream: codes (or fp16 tokens), scale, min with their strides, tail, boundaries, and
     what KVQuant's layouts read besides: levels, sparse outliers and their strides. Codebook layouts pass their
     codebooks [heads, subs, 2^bits, width] in the scale's place (per head, not per sequence); nuq keys their
-    thresholds' half range and midpoint [heads, D]; nuq values each token's stored range [B, vectors, n]."""
+    thresholds' half range and midpoint [heads, D]; nuq values each token's stored range [B, vectors, n]; bit planes
+    their lo and hi [B, 1, n] and, in the levels' place, their row table."""
     layout = stream.codec.layout
     packed = stream.packed() if stream.store_end > stream.store_start else {}
     codes = packed.get("x" if layout.kind == "fp16" else "codes", placeholder)
     scale, low = packed.get("scale", placeholder), packed.get("min", placeholder)
     scale_strides = scale.stride()[:3]
     levels, out_index, out_value = placeholder, packed.get("outlier_index", placeholder), placeholder
+    if layout.kind in OUTLIER_KINDS:
+        out_value = packed.get("outlier_value", placeholder)
     if layout.kind.startswith("codebook"):
         scale = stream.codec.codebooks
         scale_strides = (0, scale.stride(0), 0)
@@ -622,11 +663,14 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
         stored = packed["range"]  # [B, vectors, n, (midpoint, half range)]: one vector for all heads, or one each
         scale, low = stored[..., 1], stored[..., 0]
         scale_strides = (stored.stride(0), stored.stride(1) if stored.shape[1] > 1 else 0, stored.stride(2))
+    elif layout.kind == "bitplanes" and packed:  # per token fp16 lo, hi [B, 1, n], shared by the group's heads
+        scale, low = packed["lo"], packed["hi"]
+        scale_strides = (scale.stride(0), 0, scale.stride(2))
+        levels = stream.codec.row_table(packed)
     if layout.kind.startswith("nuq"):
         levels = stream.codec.codebook.levels.contiguous()
-        out_value = packed.get("outlier_value", placeholder)
     tail = stream.tail if stream.tail is not None and stream.tail.shape[2] else placeholder
-    for tensor in (codes, tail, out_index, out_value) if layout.kind.startswith("nuq") else (codes, scale, low, tail):
+    for tensor in (codes, tail, out_index, out_value) if layout.kind in OUTLIER_KINDS else (codes, scale, low, tail):
         assert tensor.stride(-1) == 1 or tensor is placeholder, "kernel reads rows with unit stride"
     return (codes, *codes.stride()[:3], scale, low, *scale_strides, tail, *tail.stride()[:3],
             stream.store_start, stream.store_end, stream.tail_start, levels, out_index, out_value,
@@ -645,7 +689,7 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
     group = layout.group
     if layout.kind == "token_groups" and "scale" in stream.store:  # groups as stored: codecs cap them at head_dim
         group = head_dim // stream.store["scale"].view().shape[-1]
-    if layout.kind.startswith("nuq"):  # the kernel's GROUP: outlier slots per token, as stored
+    if layout.kind in OUTLIER_KINDS:  # the kernel's GROUP: outlier slots per token, as stored
         group = stream.store["outlier_index"].view().shape[-1] if "outlier_index" in stream.store else 0
     return LAYOUT_IDS[layout.kind], layout.bits, group
 
@@ -694,11 +738,13 @@ def _splits(tiles: int, target: int, block: int) -> tuple[int, int]:
 
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
                      query: torch.Tensor, out: torch.Tensor, mask_row: torch.Tensor | None, scaling: float,
-                     softcap: float | None, recent: int | None) -> None:
+                     softcap: float | None, recent: int | None, lse: torch.Tensor | None = None) -> None:
     """Attention of one query token per sequence to one head group, written into `out` [B, 1, Hq, D].
 
     query [B, Hq, 1, D] holds all query heads of the layer; `head_index` (int32) lists the group's KV heads, whose
     query heads are head * per_kv + r. mask_row [B, length] (bool) marks the positions each sequence may read.
+    lse [B, Hq] (float32), if given, receives each of the group's query rows' log-sum-exp of its base-2 scores
+    (log2(e) x the logits).
     """
     batch, _, _, dim = query.shape
     heads = head_index.numel()
@@ -752,6 +798,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     _decode_split_kernel[(batch * heads, generic_splits)](
         *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, FAST=False, **constants)
     _merge_partials_kernel[(batch * heads * per_kv,)](
-        part_o, part_ml, head_index, out, out.stride(0), out.stride(2), parts,
-        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=next_power_of_2(parts), D=dim, num_warps=4,
+        part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
+        0 if lse is None else lse.stride(0), parts,
+        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=next_power_of_2(parts), D=dim, HAS_LSE=lse is not None, num_warps=4,
     )
