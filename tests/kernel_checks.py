@@ -161,6 +161,9 @@ def decode_errors() -> dict[str, float]:
     threshold, decode.BATCHED_MIN_TOKENS = decode.BATCHED_MIN_TOKENS, 1  # these shapes are too small to take it
     results["decode/mma/kivi2_sinks_recent_batched_launch"] = decode_error("kivi2_sinks_recent", prompt=330)
     decode.BATCHED_MIN_TOKENS = threshold
+    block, decode.MERGE_PARTS = decode.MERGE_PARTS, 2  # the merge loops over the partials, rescaling as it goes
+    results["decode/mma/kivi2_left_padding_merged_two_at_a_time"] = decode_error("kivi2", padded=True, prompt=330)
+    decode.MERGE_PARTS = block
     return results
 
 

@@ -54,6 +54,8 @@ LAUNCH = {
     "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=8),  # best of the H200 sweep (docs/gpu.md)
 }
 BATCHED_MIN_TOKENS = 384  # scalar codes take "mma_batched" when its programs get at least this many positions each
+# the merge kernel's tile: partials weighed at a time x output channels per program ([512, 128] spilled registers)
+MERGE_PARTS, MERGE_DIMS = 512, 32
 
 
 @triton.jit
@@ -602,28 +604,36 @@ def _decode_split_kernel(
 @triton.jit(do_not_specialize=["num_parts"])
 def _merge_partials_kernel(part_o_ptr, part_ml_ptr, head_index_ptr, out_ptr, out_sb, out_sh, lse_ptr, lse_sb,
                            num_parts, HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_PARTS: tl.constexpr,
-                           D: tl.constexpr, HAS_LSE: tl.constexpr):
-    """One program per (sequence, query head): weight each partial softmax (a split's) by 2^(its max - the max)
-    and normalise; HAS_LSE: also store the row's log-sum-exp of its base-2 scores (+inf for a row that read
-    nothing, so that weights rebuilt from it are 0)."""
+                           D: tl.constexpr, BLOCK_D: tl.constexpr, HAS_LSE: tl.constexpr):
+    """One program per (sequence, query head, BLOCK_D output channels): weight each partial softmax (a split's) by
+    2^(its max - the max) and normalise, BLOCK_PARTS partials at a time (rescaled as the max grows; one block but
+    for the longest splits); HAS_LSE: also store the row's log-sum-exp of its base-2 scores (+inf for a row that
+    read nothing, so that weights rebuilt from it are 0)."""
     pid = tl.program_id(0)
     bh = pid // PER_KV
     r = pid % PER_KV
     b = bh // HEADS
     kv_head = tl.load(head_index_ptr + bh % HEADS)
-    parts = tl.arange(0, BLOCK_PARTS)
-    ok = parts < num_parts
-    part = (bh * num_parts + parts) * PER_KV + r
-    m = tl.load(part_ml_ptr + part * 2, mask=ok, other=float("-inf"))
-    l = tl.load(part_ml_ptr + part * 2 + 1, mask=ok, other=0.0)
-    m_max = tl.max(m, 0)
-    w = tl.where(ok, tl.exp2(m - m_max), 0.0)
-    total = tl.sum(l * w, 0)
-    dims = tl.arange(0, D)
-    o = tl.load(part_o_ptr + part[:, None] * D + dims[None, :], mask=ok[:, None], other=0.0)
-    merged = tl.sum(o * w[:, None], 0) / tl.where(total > 0, total, 1.0)  # a fully masked row reads nothing: 0
+    dims = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    m_max = tl.full([], float("-inf"), tl.float32)
+    total = tl.zeros([], tl.float32)
+    acc = tl.zeros([BLOCK_D], tl.float32)
+    for first in range(0, num_parts, BLOCK_PARTS):
+        parts = first + tl.arange(0, BLOCK_PARTS)
+        ok = parts < num_parts
+        part = (bh * num_parts + parts) * PER_KV + r
+        m = tl.load(part_ml_ptr + part * 2, mask=ok, other=float("-inf"))
+        l = tl.load(part_ml_ptr + part * 2 + 1, mask=ok, other=0.0)
+        o = tl.load(part_o_ptr + part[:, None] * D + dims[None, :], mask=ok[:, None], other=0.0)
+        m_new = tl.maximum(m_max, tl.max(m, 0))  # finite from the first block on: its part 0 exists
+        alpha = tl.exp2(m_max - m_new)
+        w = tl.where(ok, tl.exp2(m - m_new), 0.0)
+        total = total * alpha + tl.sum(l * w, 0)
+        acc = acc * alpha + tl.sum(o * w[:, None], 0)
+        m_max = m_new
+    merged = acc / tl.where(total > 0, total, 1.0)  # a fully masked row reads nothing: 0
     tl.store(out_ptr + b * out_sb + (kv_head * PER_KV + r) * out_sh + dims, merged.to(out_ptr.dtype.element_ty))
-    if HAS_LSE:
+    if HAS_LSE and tl.program_id(1) == 0:
         tl.store(lse_ptr + b * lse_sb + kv_head * PER_KV + r, tl.where(total > 0, m_max + tl.log2(total), float("inf")))
 
 
@@ -797,8 +807,10 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
             *args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, FAST=True, **constants)
     _decode_split_kernel[(batch * heads, generic_splits)](
         *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, FAST=False, **constants)
-    _merge_partials_kernel[(batch * heads * per_kv,)](
+    merge_dims = min(MERGE_DIMS, dim)
+    _merge_partials_kernel[(batch * heads * per_kv, dim // merge_dims)](
         part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
         0 if lse is None else lse.stride(0), parts,
-        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=next_power_of_2(parts), D=dim, HAS_LSE=lse is not None, num_warps=4,
+        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=min(MERGE_PARTS, next_power_of_2(parts)), D=dim,
+        BLOCK_D=merge_dims, HAS_LSE=lse is not None, num_warps=4,
     )
