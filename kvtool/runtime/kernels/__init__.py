@@ -67,7 +67,7 @@ def can_fuse(groups, head_dim: int) -> bool:
 
 def attend_decode(layer, query: torch.Tensor, mask: torch.Tensor | None, scaling: float,
                   softcap: float | None, observe: bool = True) -> torch.Tensor:
-    """One query token per sequence: query [B, Hq, 1, D] -> [B, 1, Hq, D], each group in one split-K launch.
+    """One query token per sequence: query [B, Hq, 1, D] -> [B, 1, Hq, D], each group by its split-K launches.
     `observe=False`: the kernels alone, codecs that encode after attention not shown the step's weights (their
     bookkeeping waits on the host, which `kvtool bench`'s CUDA-graph timing cannot hold)."""
     from kvtool.runtime.kernels.decode import decode_attention
@@ -104,5 +104,5 @@ def observe_key_tail(state, query: torch.Tensor, lse: torch.Tensor, mask_row: to
     if mask_row is not None:
         weights = weights * mask_row[:, None, None, keys.tail_start : keys.length]
     rows = torch.full((per_kv,), keys.length - 1, device=query.device)
-    state.keys.observe(weights, rows, positions)
+    keys.observe(weights, rows, positions)
     state.values.observe(weights, rows, positions)
