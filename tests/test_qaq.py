@@ -89,7 +89,7 @@ def test_value_widths_grow_with_the_attention_received():
     weights = torch.full((1, 1, 7, 7), 0.01)
     weights[0, 0, 4, 2] = 0.9  # token 2 is attended strongly by query 4, inside its window 2..6
     weights[0, 0, 6, 0] = 0.9  # token 0 by query 6, outside its window 0..4: not counted
-    codec.observe_attention(weights, torch.arange(7), torch.arange(7))
+    codec.observe_attention(weights, torch.arange(7), torch.arange(7), 6)
     x = torch.randn(1, 2, 1, 64).expand(1, 2, 3, 64)  # three tokens with the same values
     widths = codec.encode(x, 0)["widths"][0, 0]
     assert widths[0] == widths[1] < widths[2]

@@ -35,8 +35,9 @@ class GroupState:
         self.query_block = 1 if self.keeps_host_copy else QUERY_BLOCK
         self._head_tensor: torch.Tensor | None = None
 
-    def attend(self, query, positions, mask, scaling, softcap) -> torch.Tensor:
-        """query [B, Hq_group, T, D] -> [B, Hq_group, T, D], reading this group's compressed streams."""
+    def attend(self, query, positions, last_position: int, mask, scaling, softcap) -> torch.Tensor:
+        """query [B, Hq_group, T, D] at `positions` [T] (the last at `last_position`) -> [B, Hq_group, T, D], reading
+        this group's compressed streams."""
         batch, q_heads, steps, dim = query.shape
         kv_heads = len(self.heads)
         per_kv = q_heads // kv_heads
@@ -63,8 +64,8 @@ class GroupState:
             visible = visible & mask[..., frame].repeat(1, 1, per_kv, 1)
         scores = scores.masked_fill(~visible, float("-inf"))
         weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # a fully masked row (left padding) reads nothing
-        self.keys.observe(weights, rows, frame)
-        self.values.observe(weights, rows, frame)
+        self.keys.observe(weights, rows, frame, last_position)
+        self.values.observe(weights, rows, frame, last_position)
         out = self.values.weighted_sum(weights, rows, frame_start)
         return out.reshape(batch, q_heads, steps, dim)
 
@@ -142,7 +143,8 @@ class CompressedLayer(CacheLayerMixin):
                 block = slice(lo, min(lo + state.query_block, steps))
                 block_mask = None if mask is None else mask[:, :, block]
                 out[:, q_index, block] = state.attend(
-                    query[:, q_index, block], positions[block], block_mask, scaling, softcap
+                    query[:, q_index, block], positions[block], self.length - steps + block.stop - 1, block_mask,
+                    scaling, softcap
                 )
             state.settle()
         return out.transpose(1, 2).to(query.dtype)

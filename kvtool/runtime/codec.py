@@ -85,8 +85,10 @@ class TensorCodec(ABC):
         a zero-filled group, which suits codecs whose packed tensors are all per head."""
         return None
 
-    def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
-        """Softmax weights [B, H, R, F] of query rows at positions `rows` [R] over tokens at `positions` [F].
+    def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
+                          last_row: int) -> None:
+        """Softmax weights [B, H, R, F] of query rows at positions `rows` [R] over tokens at `positions` [F];
+        `last_row` is the largest of `rows`, as a Python int (so that no one waits on the device to learn it).
 
         Called after every attention, before the values are read; codecs whose encoding depends on the attention
         tokens receive override it (with `encodes_after_attention`, so that tokens are encoded after it).

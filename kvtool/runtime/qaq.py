@@ -187,28 +187,33 @@ class QaqValues(QaqCodec):
         self.pending_start = 0
         self.by_query: dict[int, torch.Tensor] = {}  # host copy: query position -> max attention per token position
 
-    def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
+    def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
+                          last_row: int) -> None:
         if self.keeps_host_copy:
             self.remember_queries(weights, rows, positions)
             return
         in_window = (positions[None, :] <= rows[:, None]) & (rows[:, None] < positions[None, :] + self.window)
         seen = weights.float().masked_fill(~in_window, 0).amax(dim=(0, 1, 2))  # over batch, heads, query rows
-        self.received = self.received.to(seen.device)  # kept where attention runs: no host copy per step
-        keep = positions >= self.pending_start
-        if not keep.any():
+        # kept where attention runs, sized from host integers: positions after the last row got no attention
+        needed = last_row + 1 - self.pending_start
+        if needed <= 0:
             return
-        index = positions[keep] - self.pending_start
-        needed = int(index.max()) + 1
+        self.received = self.received.to(seen.device)
         if needed > self.received.numel():
             self.received = torch.cat([self.received, self.received.new_zeros(needed - self.received.numel())])
-        self.received[index] = torch.maximum(self.received[index], seen[keep].to(self.received))
+        index = positions - self.pending_start
+        keep = (index >= 0) & (index < needed)
+        self.received.scatter_reduce_(0, torch.where(keep, index, 0), torch.where(keep, seen, 0.0), "amax")
 
     def sigma(self, start: int, count: int) -> torch.Tensor:
         index = torch.arange(start, start + count, device=self.received.device) - self.pending_start
-        known = (index >= 0) & (index < self.received.numel())
+        held = self.received.numel()
         attention = torch.zeros(count, device=self.received.device)
-        attention[known] = self.received[index[known]]
-        attention[attention <= 0] = 1.0  # tokens encoded before their window was observed: the widest setting
+        if held:
+            known = (index >= 0) & (index < held)
+            attention = torch.where(known, self.received[index.clamp(0, held - 1)], attention)
+        # tokens encoded before their window was observed: the widest setting
+        attention = torch.where(attention > 0, attention, 1.0)
         done = max(start + count - self.pending_start, 0)
         self.received, self.pending_start = self.received[done:], self.pending_start + done
         tokens = torch.arange(start, start + count, device=attention.device) + self.window

@@ -120,12 +120,13 @@ class TokenStream:
         elif not self.codec.encodes_after_attention:
             self.encode_through(self.length - 1)  # the chunk's last query reads most compressed
 
-    def observe(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
-        """Show the codec the attention weights of query rows; if it waited for them, encode what they and the next
-        query read compressed (so that the next decode step, fused or not, finds it stored)."""
-        self.codec.observe_attention(weights, rows, positions)
+    def observe(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor, last_row: int) -> None:
+        """Show the codec the attention weights of query rows (the last at `last_row`); if it waited for them, encode
+        what they and the next query read compressed (so that the next decode step, fused or not, finds it
+        stored)."""
+        self.codec.observe_attention(weights, rows, positions, last_row)
         if self.codec.encodes_after_attention and self.host is None:
-            self.encode_through(int(rows.max()) + 1)
+            self.encode_through(last_row + 1)
 
     def reencode_for(self, query_position: int) -> None:
         """Host copy: let the codec re-encode the store into what the query at `query_position` reads compressed."""

@@ -104,5 +104,5 @@ def observe_key_tail(state, query: torch.Tensor, lse: torch.Tensor, mask_row: to
     if mask_row is not None:
         weights = weights * mask_row[:, None, None, keys.tail_start : keys.length]
     rows = torch.full((per_kv,), keys.length - 1, device=query.device)
-    keys.observe(weights, rows, positions)
-    state.values.observe(weights, rows, positions)
+    keys.observe(weights, rows, positions, keys.length - 1)
+    state.values.observe(weights, rows, positions, keys.length - 1)
