@@ -1,9 +1,10 @@
 """Kernel checks run by tests/test_kernels.py in a subprocess with TRITON_INTERPRET=1 (Triton's CPU interpreter).
 
-Each check builds the same cache twice from the same random tokens, attends one through the fused kernel and one
-through the reference PyTorch path, and reports the largest relative error; scalar codes take the mma path,
-codebook layouts the adc path, keys stored before RoPE (KVQuant, CQ) and mixed widths (QAQ) the generic tiles.
-Run directly: prints JSON.
+The quantize checks compare the quantize-on-append kernels' packed tensors with the codecs' PyTorch encode (KIVI,
+KVQuant). Each decode check builds the same cache twice from the same random tokens, attends one through the fused
+kernel and one through the reference PyTorch path, and reports the largest relative error; scalar codes take the
+mma path, codebook layouts the adc path, keys stored before RoPE (KVQuant, CQ) and mixed widths (QAQ) the generic
+tiles. Run directly: prints JSON.
 """
 
 from __future__ import annotations
@@ -146,6 +147,35 @@ def quantize_mismatch(bits: int, channel_groups: bool) -> float:
     return wrong / sum(tensor.numel() for tensor in want.values())
 
 
+NUQ_ENCODE_CASES = {  # bits, key slots, value slots per vector, heads (3: padded to 4 in the kernel), per-head values
+    "3bits_outliers": (3, 2, 4, 2, False),
+    "2bits_no_key_outliers_value_per_head": (2, 0, 2, 2, True),
+    "4bits_three_heads": (4, 1, 2, 3, False),
+    "8bits_no_value_outliers": (8, 3, 0, 2, False),
+    "1bit_three_heads_per_head": (1, 2, 2, 3, True),
+}
+
+
+def nuq_encode_mismatch(bits: int, key_slots: int, value_slots: int, heads: int, per_head: bool) -> float:
+    """Fraction of packed elements (codes, outliers, ranges) where KVQuant's encode kernel differs from its codecs'
+    PyTorch path, keys (at positions 10..16) and values together."""
+    from kvtool.runtime.kvquant import index_dtype
+
+    keys, values = kvquant_codecs(bits, key_slots, value_slots, heads, per_head)
+    torch.manual_seed(bits)
+    x = (torch.randn(2, heads, 7, HEAD_DIM) * 2).half()
+    channels = index_dtype(heads * HEAD_DIM)
+    got = [quantize.nuq_encode(x, bits, keys.codebook.boundaries, key_slots, channels, keys.rope(10, 7, x.device),
+                               keys.midpoint, keys.half_range),
+           quantize.nuq_encode(x, bits, values.codebook.boundaries, value_slots, channels, per_head_vectors=per_head)]
+    want = [keys.encode(x, 10), values.encode(x, 10)]
+    if any(one.keys() != other.keys() or any(one[n].shape != other[n].shape for n in one)
+           for one, other in zip(got, want)):
+        return 1.0
+    wrong = sum((one[n] != other[n]).sum().item() for one, other in zip(got, want) for n in one)
+    return wrong / sum(t.numel() for packed in want for t in packed.values())
+
+
 def decode_errors() -> dict[str, float]:
     """Every decode check of scalar codes (the mma path)."""
     results = {f"decode/mma/{case}": decode_error(case) for case in CASES}
@@ -195,6 +225,8 @@ def mixed_width_errors() -> dict[str, float]:
 def run_all() -> dict[str, float]:
     results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
                for bits in (2, 4, 8)}
+    results.update({f"quantize/nuq_{case}": nuq_encode_mismatch(*settings)
+                    for case, settings in NUQ_ENCODE_CASES.items()})
     results.update(decode_errors())
     results.update(adc_errors())
     results.update(pre_rope_errors())

@@ -20,6 +20,7 @@ import torch
 
 from kvtool.artifacts import Artifact
 from kvtool.models import Layout
+from kvtool.runtime import kernels
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
 from kvtool.runtime.packing import pack_bits, unpack_bits
 from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_cos_sin, unapply_rope
@@ -118,7 +119,14 @@ class NuqKeys(NuqCodec):
         return rope_cos_sin(self.model, torch.arange(start, start + n, device=device))
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
-        return self.quantize(unapply_rope(x.float(), *self.rope(start, x.shape[2], x.device)))
+        rope = self.rope(start, x.shape[2], x.device)
+        if kernels.nuq_encodable(x):  # one launch instead of some forty small ones (the same tensors)
+            from kvtool.runtime.kernels.quantize import nuq_encode
+
+            return nuq_encode(x, self.bits, self.codebook.boundaries.to(x.device), self.slots,
+                              index_dtype(x.shape[1] * x.shape[3]), rope, self.midpoint.to(x.device),
+                              self.half_range.to(x.device))
+        return self.quantize(unapply_rope(x.float(), *rope))
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         pre_rope = self.dequantize(packed)
@@ -154,6 +162,11 @@ class NuqValues(NuqCodec):
         return self  # no per-head parameters: a token's range and outliers then span the subset's heads
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
+        if kernels.nuq_encodable(x):  # one launch instead of some forty small ones (the same tensors)
+            from kvtool.runtime.kernels.quantize import nuq_encode
+
+            return nuq_encode(x, self.bits, self.codebook.boundaries.to(x.device), self.slots,
+                              index_dtype(x.shape[1] * x.shape[3]), per_head_vectors=self.per_head_vectors)
         x = x.float()
         b, h, n, d = x.shape
         vectors = value_vectors(x, self.per_head_vectors)

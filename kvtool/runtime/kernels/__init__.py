@@ -1,5 +1,5 @@
 """Triton kernels of the runtime: fused decode attention over packed streams (decode.py), quantize-on-append
-(quantize.py, called by the codecs that use it).
+(quantize.py: KIVI's and KVQuant's, called by their codecs on CUDA).
 
 The cache asks `can_fuse` once per layer; on CUDA, decode steps of layers whose codecs all declare a readable
 `PackedLayout` go to `attend_decode`, everything else to the reference PyTorch path. Triton is imported only here,
@@ -55,6 +55,12 @@ def quantizable(x: torch.Tensor, bits: int, group: int) -> bool:
     """Whether quantize.py packs `x` [B, H, n, D] at this width and group size (powers of two, whole bytes)."""
     pow2 = lambda n: n > 0 and not n & (n - 1)  # noqa: E731
     return available(x) and bits in (1, 2, 4, 8) and pow2(group) and pow2(x.shape[-1]) and group * bits >= 8
+
+
+def nuq_encodable(x: torch.Tensor) -> bool:
+    """Whether quantize.py's nuq_encode (KVQuant) takes `x` [B, H, n, D]: head_dim a power of two, at least 8."""
+    dim = x.shape[-1]
+    return available(x) and dim >= 8 and not dim & (dim - 1)
 
 
 def can_fuse(groups, head_dim: int) -> bool:

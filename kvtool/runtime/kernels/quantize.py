@@ -125,3 +125,122 @@ def quantize_channel_groups(x: torch.Tensor, bits: int, group: int) -> dict[str,
         D=dim, GROUP=group, BITS=bits,
     )
     return out
+
+
+@triton.jit
+def _take_outliers(work, flat, x, index_at, value_at, PER_VECTOR: tl.constexpr, VECTORS: tl.constexpr,
+                   FIRST: tl.constexpr, COUNT: tl.constexpr, LARGEST: tl.constexpr, DESCENDING_SLOTS: tl.constexpr):
+    """COUNT times per row of `work` [V, L] (one value vector per row): its largest (smallest) entry becomes an
+    outlier, its offset `flat` and value `x` stored in the row's slots FIRST + i (FIRST + COUNT - 1 - i with
+    DESCENDING_SLOTS, so that slots run in ascending order of value), and leaves `work`. Ties go to the lowest offset."""
+    rows = tl.arange(0, work.shape[0])
+    columns = tl.arange(0, work.shape[1])[None, :]
+    for i in tl.static_range(COUNT):
+        pick = tl.argmax(work, 1) if LARGEST else tl.argmin(work, 1)
+        chosen = columns == pick[:, None]
+        slot = rows * PER_VECTOR + FIRST + (COUNT - 1 - i if DESCENDING_SLOTS else i)
+        tl.store(index_at + slot, tl.sum(tl.where(chosen, flat, 0), 1).to(index_at.dtype.element_ty),
+                 mask=rows < VECTORS)
+        tl.store(value_at + slot, tl.sum(tl.where(chosen, x, 0.0), 1).to(value_at.dtype.element_ty),
+                 mask=rows < VECTORS)
+        work = tl.where(chosen, float("-inf") if LARGEST else float("inf"), work)
+    return work
+
+
+@triton.jit(do_not_specialize=["x_sb", "x_sh", "tokens"])
+def _nuq_encode(x_ptr, x_sb, x_sh, x_sn, cos_ptr, sin_ptr, mid_ptr, half_ptr, bounds_ptr, codes_ptr, index_ptr,
+                value_ptr, range_ptr, tokens, HEADS: tl.constexpr, HP: tl.constexpr, D: tl.constexpr,
+                BITS: tl.constexpr, BYTES: tl.constexpr, SLOTS: tl.constexpr, KEYS: tl.constexpr,
+                PER_HEAD: tl.constexpr):
+    """KVQuant's encode of one token (runtime/kvquant.py, same results): keys are un-rotated (cos/sin [n, D] of
+    their positions), normalised per channel (mid, half [heads, D]), and their SLOTS largest normalised magnitudes
+    over the token become outliers; values are normalised per vector (the token, or each head with PER_HEAD) by the
+    fp16 midpoint and half range of what is left once its SLOTS / 2 smallest and largest elements are taken out as
+    outliers. Codes count the boundaries below each normalised element (torch.bucketize) and are packed as
+    runtime/packing.py's pack_bits. Program: one (sequence, token); heads padded to HP, a power of two."""
+    b = tl.program_id(0).to(tl.int64)
+    t = tl.program_id(1)
+    h = tl.arange(0, HP)[:, None]
+    d = tl.arange(0, D)[None, :]
+    ok = h < HEADS
+    row = x_ptr + b * x_sb + h * x_sh + t * x_sn
+    x = tl.load(row + d, mask=ok, other=0.0).to(tl.float32)  # [HP, D]
+    flat = h * D + d  # offsets in the token's [heads x head_dim] vector, as the sparse index counts them
+    CHANNELS: tl.constexpr = HP * D
+    token_slots = index_ptr + (b * tokens + t) * (SLOTS * HEADS if PER_HEAD else SLOTS)
+    token_values = value_ptr + (b * tokens + t) * (SLOTS * HEADS if PER_HEAD else SLOTS)
+    if KEYS:
+        partner = tl.load(row + (d + D // 2) % D, mask=ok, other=0.0).to(tl.float32)
+        rotated = tl.where(d < D // 2, -partner, partner)  # rotate_half
+        cos = tl.load(cos_ptr + t * D + d)
+        sin = tl.load(sin_ptr + t * D + d)
+        x = (x * cos - rotated * sin) / (cos * cos + sin * sin)  # before RoPE: what is stored
+        mid = tl.load(mid_ptr + h * D + d, mask=ok, other=0.0)
+        half = tl.load(half_ptr + h * D + d, mask=ok, other=1.0)
+        normalized = (x - mid) / half
+        magnitude = tl.reshape(tl.where(ok, tl.abs(normalized), float("-inf")), (1, CHANNELS))
+        _take_outliers(magnitude, tl.reshape(flat, (1, CHANNELS)), tl.reshape(x, (1, CHANNELS)), token_slots,
+                       token_values, SLOTS, 1, 0, SLOTS, True, False)
+    else:
+        V: tl.constexpr = HP if PER_HEAD else 1
+        VECTORS: tl.constexpr = HEADS if PER_HEAD else 1
+        vectors = tl.reshape(x, (V, CHANNELS // V))
+        offsets = tl.reshape(flat, (V, CHANNELS // V))
+        valid = tl.reshape(ok & (d >= 0), (V, CHANNELS // V))
+        per_side: tl.constexpr = SLOTS // 2
+        low = _take_outliers(tl.where(valid, vectors, float("inf")), offsets, vectors, token_slots, token_values,
+                             SLOTS, VECTORS, 0, per_side, False, False)
+        high = _take_outliers(tl.where(valid, vectors, float("-inf")), offsets, vectors, token_slots,
+                              token_values, SLOTS, VECTORS, per_side, per_side, True, True)
+        v = tl.arange(0, V)
+        lo = tl.where(v < VECTORS, tl.min(low, 1), 0.0)  # padding rows: 0, not inf - inf
+        hi = tl.where(v < VECTORS, tl.max(high, 1), 0.0)
+        mid = ((hi + lo) / 2).to(tl.float16)  # normalised by what decode will read
+        half = tl.maximum((hi - lo) / 2, 1e-6).to(tl.float16)
+        stored = range_ptr + ((b * VECTORS + v) * tokens + t) * 2
+        tl.store(stored, mid, mask=v < VECTORS)
+        tl.store(stored + 1, half, mask=v < VECTORS)
+        normalized = (vectors - mid.to(tl.float32)[:, None]) / half.to(tl.float32)[:, None]
+        normalized = tl.reshape(normalized, (HP, D))
+    code = tl.zeros([HP, D], tl.int64)
+    for i in range((1 << BITS) - 1):
+        code += (normalized > tl.load(bounds_ptr + i)).to(tl.int64)
+    # pack_bits: 8 codes make BITS bytes of the little-endian stream
+    eight = tl.reshape(code, (HP, D // 8, 8))
+    words = tl.sum(eight << (tl.arange(0, 8) * BITS).to(tl.int64)[None, None, :], 2)  # [HP, D / 8]
+    k = tl.arange(0, BYTES)  # BITS rounded up to a power of two[None, None, :]
+    packed = ((words[:, :, None] >> (8 * k).to(tl.int64)) & 255).to(tl.uint8)
+    group = tl.arange(0, D // 8)[None, :, None]
+    head = tl.arange(0, HP)[:, None, None]
+    tl.store(codes_ptr + ((b * HEADS + head) * tokens + t) * (D * BITS // 8) + group * BITS + k, packed,
+             mask=(head < HEADS) & (k < BITS))
+
+
+def nuq_encode(x: torch.Tensor, bits: int, boundaries: torch.Tensor, slots: int, index_dtype: torch.dtype,
+               rope: tuple[torch.Tensor, torch.Tensor] | None = None, midpoint: torch.Tensor | None = None,
+               half_range: torch.Tensor | None = None, per_head_vectors: bool = False) -> dict[str, torch.Tensor]:
+    """KVQuant's packed tensors of x [B, H, n, D] in one launch: keys with `rope` (cos, sin [n, D]) and the
+    per-channel `midpoint`, `half_range` [H, D]; values without (then "range" [B, vectors, n, 2] as well). `slots`:
+    outliers per token (keys) or per value vector (values)."""
+    batch, heads, tokens, dim = x.shape
+    keys = rope is not None
+    x = x if x.stride(-1) == 1 else x.contiguous()
+    total_slots = slots * heads if per_head_vectors and not keys else slots
+    out = {"codes": torch.empty(batch, heads, tokens, dim * bits // 8, dtype=torch.uint8, device=x.device)}
+    if slots:
+        out["outlier_index"] = torch.empty(batch, 1, tokens, total_slots, dtype=index_dtype, device=x.device)
+        out["outlier_value"] = torch.empty(batch, 1, tokens, total_slots, dtype=torch.float16, device=x.device)
+    if not keys:
+        vectors = heads if per_head_vectors else 1
+        out["range"] = torch.empty(batch, vectors, tokens, 2, dtype=torch.float16, device=x.device)
+    unused = out["codes"]  # in the place of tensors this call does not read or write
+    cos, sin = (r.float().contiguous() for r in rope) if keys else (unused, unused)
+    mid, half = (t.float().reshape(heads, dim).contiguous() for t in (midpoint, half_range)) if keys else (unused,
+                                                                                                          unused)
+    _nuq_encode[(batch, tokens)](
+        x, x.stride(0), x.stride(1), x.stride(2), cos, sin, mid, half, boundaries.float().contiguous(), out["codes"],
+        out.get("outlier_index", unused), out.get("outlier_value", unused), out.get("range", unused), tokens,
+        HEADS=heads, HP=next_power_of_2(heads), D=dim, BITS=bits, BYTES=next_power_of_2(bits), SLOTS=slots, KEYS=keys,
+        PER_HEAD=per_head_vectors,
+    )
+    return out
