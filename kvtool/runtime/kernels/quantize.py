@@ -208,7 +208,7 @@ def _nuq_encode(x_ptr, x_sb, x_sh, x_sn, cos_ptr, sin_ptr, mid_ptr, half_ptr, bo
     # pack_bits: 8 codes make BITS bytes of the little-endian stream
     eight = tl.reshape(code, (HP, D // 8, 8))
     words = tl.sum(eight << (tl.arange(0, 8) * BITS).to(tl.int64)[None, None, :], 2)  # [HP, D / 8]
-    k = tl.arange(0, BYTES)  # BITS rounded up to a power of two[None, None, :]
+    k = tl.arange(0, BYTES)[None, None, :]  # BYTES: BITS rounded up to a power of two
     packed = ((words[:, :, None] >> (8 * k).to(tl.int64)) & 255).to(tl.uint8)
     group = tl.arange(0, D // 8)[None, :, None]
     head = tl.arange(0, HP)[:, None, None]
