@@ -85,13 +85,15 @@ PRE_ROPE_CASES = {  # keys stored before RoPE (generic tiles). KVQuant: nuq code
     "cq_2dims_8bits_window": lambda: [cq_group([0, 1])],
     "cq_4dims_4bits_no_window": lambda: [cq_group([0, 1], width=4, bits=4, residual=0)],
 }
+
+
 def qaq_group(heads, tolerance=(0.005, 0.05), min_bits=1, outliers=0.01) -> HeadGroup:
     """QAQ: mixed widths, fp16 outliers, values encoded after the attention of their window."""
     settings = dict(heads=len(heads), window=5, min_bits=min_bits, max_bits=8, outliers=outliers)
     return HeadGroup(heads, QaqKeys(tolerance[0], 3.0, **settings), QaqValues(tolerance[1], **settings))
 
 
-MIXED_WIDTH_CASES = {  # QAQ's bit planes (generic tiles); widths 2-8 on these tokens, and 0-4
+MIXED_WIDTH_CASES = {  # QAQ's bit planes (generic tiles); widths 2 to 8 on these tokens, 0 and 1 in the narrow groups
     "qaq_layer_group": lambda: [qaq_group([0, 1])],
     "qaq_head_groups_narrow_no_outliers":
         lambda: [qaq_group([0], (0.5, 5.0), min_bits=0, outliers=0.0), qaq_group([1], (0.5, 5.0), min_bits=0)],
