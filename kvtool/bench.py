@@ -1,7 +1,7 @@
 """`kvtool bench`: decode speed of the compressed cache on a CUDA GPU, side by side with fp16 in the same run.
 
-Three parts (and `check`: the fused kernel against the reference path), all on a Llama-3-8B-shaped problem
-(32 query heads, 8 KV heads, head_dim 128; no download):
+Three parts (and `check`: the fused kernels, attention and encode, against the reference path), all on a
+Llama-3-8B-shaped problem (32 query heads, 8 KV heads, head_dim 128; no download):
   attention  one layer's decode attention alone: each format's fused kernel vs fp16 `scaled_dot_product_attention`,
              time per step, ratio, bytes read and achieved bandwidth (CUDA-graph replays, median).
   e2e        a random-weight Llama-3-8B decoding through HF: throughput at the largest batch that fits per format,
@@ -243,16 +243,18 @@ CHECK_SHAPES = ((2, 5000), (16, 16384))  # (batch, context): the second large en
 def check_against_reference(formats: list[str], device: str = "cuda",
                             shapes: tuple[tuple[int, int], ...] = CHECK_SHAPES, launches: tuple[str, ...] = ("auto",)
                             ) -> dict:
-    """At real shapes: the fused kernel (with each launch) vs the reference PyTorch path on twin caches (max error /
-    max |reference|), labelled "format [launch] batch x context"."""
+    """At real shapes: the fused kernels (decode attention with each launch, quantize-on-append) vs the reference
+    PyTorch path (attention and encode) on twin caches (max error / max |reference|), labelled "format [launch]
+    batch x context"."""
     errors = {}
     for batch, context in shapes:
         for name in formats:
             twins = []
-            for _ in range(2):
+            for encode in (contextlib.nullcontext, kernels.pytorch_encode):
                 torch.manual_seed(0)  # the same codebooks and tokens in both
                 twins.append(make_layer(name, device))
-                fill_layer(twins[-1], batch, context, device)
+                with encode():
+                    fill_layer(twins[-1], batch, context, device)
             twins[1].fusable = False  # read by the reference path
             for spec in launches:
                 worst = 0.0
@@ -261,9 +263,10 @@ def check_against_reference(formats: list[str], device: str = "cuda",
                     values = torch.randn_like(keys)
                     query = torch.randn(batch, Q_HEADS, 1, HEAD_DIM, device=device).half()
                     with using_launch(spec):
-                        fused, reference = (layer.update(keys, values)[0].attend(query, None, HEAD_DIM**-0.5)
-                                            for layer in twins)
-                        error = (fused.float() - reference.float()).abs().max() / reference.float().abs().max()
+                        fused = twins[0].update(keys, values)[0].attend(query, None, HEAD_DIM**-0.5)
+                    with kernels.pytorch_encode():
+                        reference = twins[1].update(keys, values)[0].attend(query, None, HEAD_DIM**-0.5)
+                    error = (fused.float() - reference.float()).abs().max() / reference.float().abs().max()
                     worst = max(worst, error.item())
                 errors[f"{_label(name, spec)} {batch}x{context}"] = worst
             del twins

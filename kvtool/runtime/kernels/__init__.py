@@ -8,6 +8,7 @@ and only when a kernel is about to run.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 
@@ -18,6 +19,7 @@ from kvtool.runtime.codec import PackedLayout
 # in the order the decode kernel numbers them (its K_KIND / V_KIND)
 LAYOUT_KINDS = (
     "fp16", "token_groups", "channel_groups", "codebook", "nuq_keys", "nuq_values", "codebook_prerope", "bitplanes")
+_encode_kernels = True  # off inside `pytorch_encode`
 
 
 def cdiv(a: int, b: int) -> int:
@@ -51,16 +53,29 @@ def available(x: torch.Tensor) -> bool:
     return x.is_cuda and importlib.util.find_spec("triton") is not None
 
 
+@contextlib.contextmanager
+def pytorch_encode():
+    """Within the block codecs encode with their PyTorch ops on CUDA too (`kvtool bench --part check`'s reference
+    twin, so that the check covers the quantize-on-append kernels as well)."""
+    global _encode_kernels
+    saved, _encode_kernels = _encode_kernels, False
+    try:
+        yield
+    finally:
+        _encode_kernels = saved
+
+
 def quantizable(x: torch.Tensor, bits: int, group: int) -> bool:
     """Whether quantize.py packs `x` [B, H, n, D] at this width and group size (powers of two, whole bytes)."""
     pow2 = lambda n: n > 0 and not n & (n - 1)  # noqa: E731
-    return available(x) and bits in (1, 2, 4, 8) and pow2(group) and pow2(x.shape[-1]) and group * bits >= 8
+    return (_encode_kernels and available(x) and bits in (1, 2, 4, 8) and pow2(group) and pow2(x.shape[-1])
+            and group * bits >= 8)
 
 
 def nuq_encodable(x: torch.Tensor) -> bool:
     """Whether quantize.py's nuq_encode (KVQuant) takes `x` [B, H, n, D]: head_dim a power of two, at least 8."""
     dim = x.shape[-1]
-    return available(x) and dim >= 8 and not dim & (dim - 1)
+    return _encode_kernels and available(x) and dim >= 8 and not dim & (dim - 1)
 
 
 def can_fuse(groups, head_dim: int) -> bool:
