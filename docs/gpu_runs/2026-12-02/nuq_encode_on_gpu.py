@@ -11,9 +11,8 @@ with torch.device("cuda"):
 for tokens in (1, 300):
     x = torch.randn(2, bench.KV_HEADS, tokens, bench.HEAD_DIM, device="cuda").half()
     fused = [codec.encode(x, 4096) for codec in (group.keys, group.values)]
-    encodable, kernels.nuq_encodable = kernels.nuq_encodable, lambda x: False  # the PyTorch path on CUDA
-    reference = [codec.encode(x, 4096) for codec in (group.keys, group.values)]
-    kernels.nuq_encodable = encodable
+    with kernels.pytorch_encode():
+        reference = [codec.encode(x, 4096) for codec in (group.keys, group.values)]
     for kind, got, want in zip(("keys", "values"), fused, reference):
         print(f"{kind}, {tokens} tokens: mismatching elements",
               {name: int((got[name] != want[name]).sum()) for name in want}, flush=True)
