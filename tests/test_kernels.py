@@ -80,6 +80,16 @@ def test_every_bench_format_fills_and_attends_on_the_cpu():
         assert layer.nbytes() <= fp16_bytes, name
 
 
+def test_bench_check_runs_on_the_cpu():
+    """`kvtool bench --part check` runs on a GPU, where one twin cache takes the kernels (attention and encode) and
+    the other the PyTorch paths (`kernels.pytorch_encode`); here its code runs with both twins on the PyTorch paths,
+    which must then agree exactly for every format."""
+    from kvtool import bench
+
+    errors = bench.check_against_reference(list(bench.FORMATS), device="cpu", shapes=((1, 300),))
+    assert len(errors) == len(bench.FORMATS) and all(error == 0.0 for error in errors.values()), errors
+
+
 def test_host_integer_helpers_agree_with_tritons():
     """The wrappers' plain-Python cdiv and next_power_of_2 (triton's are slow to call from the host) give triton's
     values."""
