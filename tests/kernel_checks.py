@@ -159,17 +159,14 @@ NUQ_ENCODE_CASES = {  # bits, key slots, value slots per vector, heads (3: padde
 
 
 def nuq_encode_mismatch(bits: int, key_slots: int, value_slots: int, heads: int, per_head: bool) -> float:
-    """Fraction of packed elements (codes, outliers, ranges) where KVQuant's encode kernel differs from its codecs'
-    PyTorch path, keys (at positions 10..16) and values together."""
-    from kvtool.runtime.kvquant import index_dtype
-
+    """Fraction of packed elements (codes, outliers, ranges) where KVQuant's encode kernel (as the codecs call it on
+    CUDA) differs from their PyTorch path, keys (at positions 10..16) and values together."""
     keys, values = kvquant_codecs(bits, key_slots, value_slots, heads, per_head)
     torch.manual_seed(bits)
     x = (torch.randn(2, heads, 7, HEAD_DIM) * 2).half()
-    channels = index_dtype(heads * HEAD_DIM)
-    got = [quantize.nuq_encode(x, bits, keys.codebook.boundaries, key_slots, channels, keys.rope(10, 7, x.device),
-                               keys.midpoint, keys.half_range),
-           quantize.nuq_encode(x, bits, values.codebook.boundaries, value_slots, channels, per_head_vectors=per_head)]
+    got = [keys.encode_by_kernel(x, rope=keys.rope(10, 7, x.device), midpoint=keys.midpoint,
+                                 half_range=keys.half_range),
+           values.encode_by_kernel(x, per_head_vectors=per_head)]
     want = [keys.encode(x, 10), values.encode(x, 10)]
     if any(one.keys() != other.keys() or any(one[n].shape != other[n].shape for n in one)
            for one, other in zip(got, want)):

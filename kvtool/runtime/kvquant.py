@@ -84,6 +84,14 @@ class NuqCodec(TensorCodec):
             packed["outlier_value"] = per_token(x).gather(-1, offsets).to(torch.float16)[:, None]
         return packed
 
+    def encode_by_kernel(self, x: torch.Tensor, **kind: object) -> Packed:
+        """The same packed tensors in one Triton launch (kernels/quantize.py) instead of some forty small ops;
+        `kind`: what keys pass besides (rope, midpoint, half_range) or values (per_head_vectors)."""
+        from kvtool.runtime.kernels.quantize import nuq_encode
+
+        return nuq_encode(x, self.bits, self.codebook.boundaries.to(x.device), self.slots,
+                          index_dtype(x.shape[1] * x.shape[3]), **kind)
+
     def unpack(self, packed: Packed) -> torch.Tensor:
         """Normalized levels [B, H, n, D] of the dense codes."""
         return self.codebook.decode(unpack_bits(packed["codes"], self.bits))
@@ -120,12 +128,9 @@ class NuqKeys(NuqCodec):
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
         rope = self.rope(start, x.shape[2], x.device)
-        if kernels.nuq_encodable(x):  # one launch instead of some forty small ones (the same tensors)
-            from kvtool.runtime.kernels.quantize import nuq_encode
-
-            return nuq_encode(x, self.bits, self.codebook.boundaries.to(x.device), self.slots,
-                              index_dtype(x.shape[1] * x.shape[3]), rope, self.midpoint.to(x.device),
-                              self.half_range.to(x.device))
+        if kernels.nuq_encodable(x):
+            return self.encode_by_kernel(x, rope=rope, midpoint=self.midpoint.to(x.device),
+                                      half_range=self.half_range.to(x.device))
         return self.quantize(unapply_rope(x.float(), *rope))
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
@@ -162,11 +167,8 @@ class NuqValues(NuqCodec):
         return self  # no per-head parameters: a token's range and outliers then span the subset's heads
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
-        if kernels.nuq_encodable(x):  # one launch instead of some forty small ones (the same tensors)
-            from kvtool.runtime.kernels.quantize import nuq_encode
-
-            return nuq_encode(x, self.bits, self.codebook.boundaries.to(x.device), self.slots,
-                              index_dtype(x.shape[1] * x.shape[3]), per_head_vectors=self.per_head_vectors)
+        if kernels.nuq_encodable(x):
+            return self.encode_by_kernel(x, per_head_vectors=self.per_head_vectors)
         x = x.float()
         b, h, n, d = x.shape
         vectors = value_vectors(x, self.per_head_vectors)
