@@ -1,8 +1,8 @@
 """Registers and stack per thread of the merge kernel at a few tile shapes, compiled for sm_90 without a GPU
-(sm90.py). The kernel file is an argument, so the version before the merge change can be compiled too:
+(../sm90.py). The kernel file is an argument, so the version before the merge change can be compiled too:
   git show 3dbdd05:kvtool/runtime/kernels/decode.py > /tmp/old_decode.py
-  PYTHONPATH=<triton 3.6>:.:docs/gpu_runs/2026-12-02 python merge_static_resources.py /tmp/old_decode.py 128,256,512 128
-  PYTHONPATH=<triton 3.6>:.:docs/gpu_runs/2026-12-02 python merge_static_resources.py kvtool/runtime/kernels/decode.py \
+  PYTHONPATH=<triton 3.6>:.:docs/gpu_runs python merge_static_resources.py /tmp/old_decode.py 128,256,512 128
+  PYTHONPATH=<triton 3.6>:.:docs/gpu_runs python merge_static_resources.py kvtool/runtime/kernels/decode.py \
       256,512,1024 32
 (arguments: kernel file, BLOCK_PARTS values, BLOCK_D; D = 128, 4 query heads per KV head, 4 warps)"""
 import importlib.util

@@ -1,7 +1,7 @@
-"""KVQuant's encode kernel (kernels/quantize.py: _nuq_encode) compiled for sm_90 without a GPU (sm90.py), keys and
+"""KVQuant's encode kernel (kernels/quantize.py: _nuq_encode) compiled for sm_90 without a GPU (../sm90.py), keys and
 values at the bench's Llama-3-8B shape (nuq3, 21 key and 12 value slots) and at SmolLM2's (3 heads, padded to 4):
 that it compiles for the GPU, and its registers, stack and shared memory.
-  PYTHONPATH=<triton 3.6>:.:docs/gpu_runs/2026-12-02 python docs/gpu_runs/2026-12-02/nuq_encode_static.py"""
+  PYTHONPATH=<triton 3.6>:.:docs/gpu_runs python docs/gpu_runs/2026-12-02/nuq_encode_static.py"""
 from sm90 import resources
 
 from kvtool.runtime.kernels import quantize

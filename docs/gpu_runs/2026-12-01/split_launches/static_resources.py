@@ -2,19 +2,14 @@
 without a GPU (Triton ships ptxas and cuobjdump), with the specializations a CUDA launch would get (16-byte aligned
 pointers, integers divisible by 16). Occupancy follows: resident warps per multiprocessor <= 65536 / (32 x registers).
 
-  PYTHONPATH=<triton 3.6> python static_resources.py kivi2 [mma|mma_batched] [path/to/decode.py]
+  PYTHONPATH=<triton 3.6>:.:docs/gpu_runs python static_resources.py kivi2 [mma|mma_batched] [path/to/decode.py]
 """
 import importlib.util
 import os
-import re
-import subprocess
 import sys
-import tempfile
 
 import torch
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
+from sm90 import compile_resources
 
 from kvtool import bench
 from kvtool.runtime.kernels import attend_decode
@@ -38,7 +33,6 @@ attend_decode(layer, torch.randn(1, bench.Q_HEADS, 1, bench.HEAD_DIM, dtype=torc
 
 POINTER = {torch.float16: "*fp16", torch.float32: "*fp32", torch.uint8: "*u8", torch.int32: "*i32",
            torch.int16: "*i16", torch.int64: "*i64", torch.bool: "*i1", torch.int8: "*i8"}
-tools = os.path.join(os.path.dirname(triton.__file__), "backends/nvidia/bin")
 for args, kwargs in launches:
     signature, constants, attrs = {}, {}, {}
     for i, (name, value) in enumerate(zip(kernel.arg_names, args)):
@@ -57,15 +51,8 @@ for args, kwargs in launches:
     for name in kernel.arg_names[len(args):]:
         signature[name] = "constexpr"
         constants[(kernel.arg_names.index(name),)] = kwargs[name]
-    compiled = triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constants, attrs=attrs),
-                              target=GPUTarget("cuda", 90, 32), options=options)
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
-        cubin.write(compiled.asm["cubin"])
-        cubin.flush()
-        usage = subprocess.run([os.path.join(tools, "cuobjdump"), "--dump-resource-usage", cubin.name],
-                               capture_output=True, text=True).stdout
-    registers, stack = (int(re.search(rf"{field}:(\d+)", usage).group(1)) for field in ("REG", "STACK"))
-    warps = min(65536 // (32 * registers), 228 * 1024 // max(compiled.metadata.shared, 1) * options["num_warps"], 64)
+    registers, stack, shared = compile_resources(kernel, signature, constants, attrs, options)
+    warps = min(65536 // (32 * registers), 228 * 1024 // max(shared, 1) * options["num_warps"], 64)
     print(f"{fmt} {launch} {'fast' if kwargs['FAST'] else 'generic'} tiles: {registers} registers, stack {stack}, "
-          f"{compiled.metadata.shared} B shared, {options}: <= {warps // options['num_warps']} programs "
+          f"{shared} B shared, {options}: <= {warps // options['num_warps']} programs "
           f"({warps // options['num_warps'] * options['num_warps']} warps) per multiprocessor", flush=True)
