@@ -62,11 +62,13 @@ def per_head(flat: torch.Tensor, heads: int) -> torch.Tensor:
 
 def value_outliers(flat: torch.Tensor, per_side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per token [..., C]: the offsets of its `per_side` largest and smallest elements, and the midpoint and half
-    range of the others (the reference's median-recentred min/max, which is the min/max of the non-outliers)."""
-    ordered, order = flat.sort(dim=-1)
+    range of the others (the reference's median-recentred min/max, which is the min/max of the non-outliers). Equal
+    elements go lowest offset first, as the encode kernel takes them; slots run in ascending order of value."""
+    ordered, order = flat.sort(dim=-1, stable=True)
+    largest = flat.sort(dim=-1, descending=True, stable=True).indices[..., :per_side].flip(-1)
     channels = flat.shape[-1]
     lo, hi = ordered[..., per_side], ordered[..., channels - 1 - per_side]
-    offsets = torch.cat([order[..., :per_side], order[..., channels - per_side :]], dim=-1)
+    offsets = torch.cat([order[..., :per_side], largest], dim=-1)
     return offsets, (hi + lo) / 2, ((hi - lo) / 2).clamp_min(MIN_HALF_RANGE)
 
 
@@ -139,7 +141,10 @@ class NuqKeys(NuqCodec):
 
     def quantize(self, pre_rope: torch.Tensor) -> Packed:
         normalized = (pre_rope - self.midpoint.to(pre_rope.device)) / self.half_range.to(pre_rope.device)
-        offsets = per_token(normalized).abs().topk(self.slots, dim=-1).indices if self.slots else None
+        offsets = None
+        if self.slots:  # the largest magnitudes, equal ones lowest offset first (as the encode kernel takes them)
+            magnitude = per_token(normalized).abs()
+            offsets = magnitude.sort(dim=-1, descending=True, stable=True).indices[..., : self.slots]
         return self.pack(pre_rope, normalized, offsets)
 
     def dequantize(self, packed: Packed) -> torch.Tensor:
