@@ -4,7 +4,8 @@ The quantize checks compare the quantize-on-append kernels' packed tensors with 
 KVQuant). Each decode check builds the same cache twice from the same random tokens, attends one through the fused
 kernel and one through the reference PyTorch path, and reports the largest relative error; scalar codes take the
 mma path, codebook layouts the adc path, keys stored before RoPE (KVQuant, CQ) and mixed widths (QAQ) the generic
-tiles. Run directly: prints JSON.
+tiles. The graph checks emulate the replays of a captured decode step (runtime/graphs.py) against eager fused
+steps. Run directly: prints JSON.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import torch
 
 from kvtool.bench import llama3_rotary
 from kvtool.runtime import kernels
-from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.cache import CompressedCache, CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
+from kvtool.runtime.graphs import GraphStep, counter_fields, replayable_steps
 from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
@@ -134,6 +136,49 @@ def decode_error(case: str, padded: bool = False, softcap: float | None = None, 
     return worst
 
 
+def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
+    """A decode step captured as graphs.py captures it, its replays emulated: the same Python step run again with
+    the host counters put back to the captured step's and the device-side step count set to the replay's (so it
+    issues the captured ops), the counters then moved as a replay moves them. Largest |replayed - eager| /
+    max|eager| against fused eager steps of a twin cache; 1.0 where the twins' tails or stores differ after."""
+    torch.manual_seed(hash(case) % 1000)
+    batch, kv_heads, q_heads = 2, 2, 8
+    total = prompt + span
+    q = torch.randn(batch, q_heads, total, HEAD_DIM).half()
+    k, v = (torch.randn(batch, kv_heads, total, HEAD_DIM).half() for _ in range(2))
+    eager, graphed = (CompressedCache([CompressedLayer(CASES[case](), kv_heads)]) for _ in range(2))
+    for cache in (eager, graphed):
+        cache.layers[0].update(k[:, :, :prompt], v[:, :, :prompt])
+        cache.layers[0].attend(q[:, :, :prompt], None, 0.125)
+        cache.layers[0].fusable = True
+    if replayable_steps(graphed, span) < span:
+        return 1.0
+    for stream in graphed.streams():
+        stream.make_room(span)
+    fields = counter_fields(graphed)
+    captured = [getattr(obj, name) for obj, name in fields]
+    step, moves, worst = GraphStep(q.device, span), None, 0.0
+    for t in range(prompt, total):
+        for obj, name, value in zip(*zip(*fields), captured):
+            setattr(obj, name, value)
+        step.steps.fill_(t - prompt)
+        with graphed.graph_step(step):
+            graphed.layers[0].update(k[:, :, t : t + 1], v[:, :, t : t + 1])
+            mask = (torch.arange(total) <= t).expand(batch, total)  # what the captured step computes on the device
+            got = kernels.attend_decode(graphed.layers[0], q[:, :, t : t + 1], mask[:, None, None], 0.125, None)
+        moves = moves or [getattr(obj, name) - value for (obj, name), value in zip(fields, captured)]
+        for (obj, name), value, move in zip(fields, captured, moves):
+            setattr(obj, name, value + move * (t - prompt + 1))
+        eager.layers[0].update(k[:, :, t : t + 1], v[:, :, t : t + 1])
+        want = kernels.attend_decode(eager.layers[0], q[:, :, t : t + 1], None, 0.125, None).float()
+        worst = max(worst, ((got.float() - want).abs().max() / want.abs().max()).item())
+    for one, other in zip(eager.streams(), graphed.streams()):
+        held = lambda s: [s.tail, *s.packed().values()]  # noqa: E731
+        if any(not torch.equal(a, b) for a, b in zip(held(one), held(other))):
+            return 1.0
+    return worst
+
+
 def quantize_mismatch(bits: int, channel_groups: bool) -> float:
     """Fraction of codes, scales and minima where the quantize kernel differs from packing.py's reference."""
     torch.manual_seed(bits)
@@ -160,10 +205,12 @@ NUQ_ENCODE_CASES = {  # bits, key slots, value slots per vector, heads (3: padde
 
 def nuq_encode_mismatch(bits: int, key_slots: int, value_slots: int, heads: int, per_head: bool) -> float:
     """Fraction of packed elements (codes, outliers, ranges) where KVQuant's encode kernel (as the codecs call it on
-    CUDA) differs from their PyTorch path, keys (at positions 10..16) and values together."""
+    CUDA) differs from their PyTorch path, keys (at positions 10..16) and values together; every token has equal
+    largest elements (ties)."""
     keys, values = kvquant_codecs(bits, key_slots, value_slots, heads, per_head)
     torch.manual_seed(bits)
     x = (torch.randn(2, heads, 7, HEAD_DIM) * 2).half()
+    x[..., ::16] = x.abs().amax(-1, keepdim=True) * 1.5  # equal largest elements: ties go lowest offset first
     got = [keys.encode_by_kernel(x, rope=keys.rope(10, 7, x.device), midpoint=keys.midpoint,
                                  half_range=keys.half_range),
            values.encode_by_kernel(x, per_head_vectors=per_head)]
@@ -230,6 +277,7 @@ def run_all() -> dict[str, float]:
     results.update(adc_errors())
     results.update(pre_rope_errors())
     results.update(mixed_width_errors())
+    results.update({f"graph/{case}": replay_error(case) for case in ("kivi2", "kivi8_group16_values4", "fp16")})
     return results
 
 

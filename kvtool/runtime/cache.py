@@ -8,6 +8,8 @@ whole cache is ever handed to transformers. Plain tensors (a DynamicCache, or no
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from transformers import AttentionInterface
 from transformers.cache_utils import Cache, CacheLayerMixin
@@ -16,6 +18,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from kvtool.runtime import kernels
 from kvtool.runtime.codec import HeadGroup
+from kvtool.runtime.graphs import GraphStep
 from kvtool.runtime.stream import TokenStream
 
 ATTENTION_NAME = "kvtool"
@@ -108,6 +111,7 @@ class CompressedLayer(CacheLayerMixin):
         self.groups = [GroupState(g) for g in groups]
         self.fusable: bool | None = None  # whether the fused decode kernel serves this layer (decided at first use)
         self.length = 0
+        self.graph: GraphStep | None = None  # set while a decode step is captured into a CUDA graph (graphs.py)
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.device, self.dtype = key_states.device, key_states.dtype
@@ -186,6 +190,18 @@ class CompressedCache(Cache):
 
     def streams(self) -> list[TokenStream]:
         return [s for layer in self.layers for g in layer.groups for s in (g.keys, g.values)]
+
+    @contextlib.contextmanager
+    def graph_step(self, step: GraphStep):
+        """Within the block, decode steps write, read and launch where `step`'s device-side count moves them."""
+        holders = [*self.layers, *self.streams()]
+        for holder in holders:
+            holder.graph = step
+        try:
+            yield step
+        finally:
+            for holder in holders:
+                holder.graph = None
 
     def compressed_bits_per_element(self) -> float | None:
         """Bits per element of the compressed part alone (codes, scales, outliers), fp16 windows and sinks aside."""

@@ -54,6 +54,7 @@ class TensorCodec(ABC):
     encodes_after_attention: bool = False
     keeps_host_copy: bool = False  # stored tokens change form as queries arrive: re-encoded from an fp16 host copy
     encode_on_side_stream: bool = False  # on CUDA, encode on a side stream until the codes are read (side_stream.py)
+    graph_encodable: bool = False  # encode reads no host position: a CUDA graph replays it at later ones (graphs.py)
     layout: PackedLayout | None = None  # set where a fused GPU kernel can read the packed form; else reference path
 
     def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
@@ -107,6 +108,7 @@ class Fp16Codec(TensorCodec):
     """No compression: tokens stored as fp16 (the baseline, and DuoAttention's streaming heads)."""
 
     layout = PackedLayout("fp16")
+    graph_encodable = True
 
     def encode(self, x: torch.Tensor, start: int) -> Packed:
         return {"x": x.to(torch.float16)}

@@ -1,19 +1,31 @@
-"""Chunked prefill and greedy decoding through any cache, without materialising logits for the whole prompt."""
+"""Chunked prefill and greedy decoding through any cache, without materialising logits for the whole prompt; on
+CUDA, decode steps through a compressed cache replay CUDA graphs where they can (graphs.py)."""
 
 from __future__ import annotations
 
 import inspect
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
 PREFILL_CHUNK = 1024  # prompt tokens per forward: bounds activations and score matrices on long prompts
 
 
-def forward(model, ids: torch.Tensor, cache, logits_to_keep: int = 0):
+def forward(model, ids: torch.Tensor, cache, logits_to_keep: int = 0, **inputs):
     """One forward through `cache` (transformers renamed `past_key_values` to `cache` in 5.x)."""
     key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    return model(input_ids=ids, use_cache=True, logits_to_keep=logits_to_keep, **{key: cache})
+    return model(input_ids=ids, use_cache=True, logits_to_keep=logits_to_keep, **{key: cache}, **inputs)
+
+
+def decoder(model, cache, graphs: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Decode steps: token ids [B, 1] -> logits [B, vocab] of the next position; through a compressed cache on
+    CUDA, replayed from CUDA graphs where they serve (unless `graphs` is False)."""
+    from kvtool.runtime.cache import CompressedCache
+    from kvtool.runtime.graphs import GraphedDecoder
+
+    if graphs and isinstance(cache, CompressedCache) and next(model.parameters()).is_cuda:
+        return GraphedDecoder(model, cache)
+    return lambda ids: forward(model, ids, cache, logits_to_keep=1).logits[:, -1]
 
 
 @torch.no_grad()
@@ -30,9 +42,10 @@ def greedy(model, ids: torch.Tensor, cache, max_new_tokens: int, eos_token_id: i
     """Yield greedily decoded token ids one at a time (stops at EOS)."""
     device = next(model.parameters()).device
     logits = prefill(model, ids.to(device), cache)
+    step = decoder(model, cache)
     for _ in range(max_new_tokens):
         token = int(logits.argmax(-1))
         yield token
         if token == eos_token_id:
             return
-        logits = forward(model, torch.tensor([[token]], device=device), cache, logits_to_keep=1).logits[:, -1]
+        logits = step(torch.tensor([[token]], device=device))

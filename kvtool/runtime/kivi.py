@@ -18,6 +18,8 @@ from kvtool.runtime.packing import minmax_dequantize, minmax_quantize, pack_plan
 
 
 class KiviKeys(TensorCodec):
+    graph_encodable = True
+
     def __init__(self, bits: int, group_size: int, residual: int) -> None:
         self.bits, self.group_size, self.residual = bits, group_size, residual
         self.unit = residual or group_size
@@ -52,6 +54,8 @@ class KiviKeys(TensorCodec):
 
 
 class KiviValues(TensorCodec):
+    graph_encodable = True
+
     def __init__(self, bits: int, group_size: int, residual: int) -> None:
         self.bits, self.group_size, self.residual = bits, group_size, residual
         self.layout = PackedLayout("token_groups", bits, group_size)  # groups wider than head_dim hold one per token

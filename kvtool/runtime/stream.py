@@ -22,21 +22,30 @@ from __future__ import annotations
 
 import torch
 
+from typing import TYPE_CHECKING
+
 from kvtool.runtime.codec import Packed, TensorCodec, nonnegative
 from kvtool.runtime.side_stream import SideEncode
 
+if TYPE_CHECKING:
+    from kvtool.runtime.graphs import GraphStep
+
+TAIL_SLACK = 16  # spare rows of a tail buffer at least (25% of its live rows above 64): few to hold at large batch
+
 
 class Buffer:
-    """A growable tensor along dim 2 with cheap appends and front drops (capacity grows by 25%, at least 256 rows).
+    """A growable tensor along dim 2 with cheap appends and front drops (capacity grows by 25%, at least `slack`
+    rows).
 
     `on_host`: held in CPU memory whatever the device of the appended rows (pinned where CUDA is present, so that
     copies to the GPU are fast)."""
 
-    def __init__(self, on_host: bool = False) -> None:
+    def __init__(self, on_host: bool = False, slack: int = 256) -> None:
         self.data: torch.Tensor | None = None
         self.begin = 0
         self.end = 0
         self.on_host = on_host
+        self.slack = slack
 
     @classmethod
     def of(cls, x: torch.Tensor) -> "Buffer":
@@ -58,18 +67,27 @@ class Buffer:
             return torch.empty(shape, dtype=x.dtype, pin_memory=torch.cuda.is_available())
         return x.new_empty(shape)
 
-    def append(self, x: torch.Tensor, capacity: int = 0) -> None:
-        """Append rows along dim 2; `capacity` (rows) preallocates for what is still to come (`reserve`)."""
+    def make_room(self, like: torch.Tensor, rows: int, capacity: int = 0) -> None:
+        """Capacity for `rows` more rows shaped like `like` without moving (a CUDA graph replays writes in place)."""
         if self.data is None:
-            self.data = self._empty(x, max(x.shape[2], 256, capacity))
-        if self.end + x.shape[2] > self.data.shape[2]:
+            self.data = self._empty(like, max(rows, self.slack, capacity))
+        elif self.end + rows > self.data.shape[2]:
             live = self.view()
             # grow from the live rows, not the old capacity: a windowed store that drops its front keeps its size
-            capacity = max(live.shape[2] + x.shape[2] + max(live.shape[2] // 4, 256), capacity)
-            grown = self._empty(x, capacity)
+            capacity = max(live.shape[2] + rows + max(live.shape[2] // 4, self.slack), capacity)
+            grown = self._empty(like, capacity)
             grown[:, :, : live.shape[2]] = live
             self.data, self.begin, self.end = grown, 0, live.shape[2]
-        self.data[:, :, self.end : self.end + x.shape[2]] = x
+
+    def append(self, x: torch.Tensor, capacity: int = 0, graph: "GraphStep | None" = None) -> None:
+        """Append rows along dim 2; `capacity` (rows) preallocates for what is still to come (`reserve`). While a
+        CUDA graph is captured, the rows go where the replay's step count puts them."""
+        self.make_room(x, x.shape[2], capacity)
+        assert graph is None or self.end + x.shape[2] * graph.span <= self.data.shape[2], "room made before capture"
+        if graph is None:
+            self.data[:, :, self.end : self.end + x.shape[2]] = x
+        else:
+            self.data.index_copy_(2, graph.rows(self.end, x.shape[2]), x)
         self.end += x.shape[2]
 
     def drop_front(self, rows: int) -> None:
@@ -87,8 +105,10 @@ class TokenStream:
         self.buffers: dict[str, Buffer] = {}  # read them through `store`
         self.encoding: SideEncode | None = None  # tokens up to store_end still being encoded on the side stream
         self.store_start = self.store_end = sink
-        self.tail: torch.Tensor | None = None
+        self.tail_buffer = Buffer(slack=TAIL_SLACK)  # read it through `tail`
         self.tail_start = sink
+        self.encoded = 0  # tokens the last `encode_through` encoded
+        self.graph: GraphStep | None = None  # set while a decode step is captured into a CUDA graph (graphs.py)
         self.reserved = 0  # tokens the store preallocates for (`reserve`)
         # fp16 copy in host memory of positions store_start .. length - 1, for codecs that re-encode from it
         self.host = Buffer(on_host=True) if codec.keeps_host_copy else None
@@ -97,6 +117,11 @@ class TokenStream:
         """Preallocate the packed store for `tokens` positions, so long contexts append in place without regrowth
         (a windowed stream for its window alone)."""
         self.reserved = tokens if self.recent is None else min(tokens, self.recent)
+
+    @property
+    def tail(self) -> torch.Tensor | None:
+        """fp16 tokens at positions tail_start .. length - 1."""
+        return None if self.tail_buffer.data is None else self.tail_buffer.view()
 
     @property
     def store(self) -> dict[str, Buffer]:
@@ -113,7 +138,7 @@ class TokenStream:
             part = x[:, :, :into_sinks]
             self.sinks = part if self.sinks is None else torch.cat([self.sinks, part], dim=2)
             x = x[:, :, into_sinks:]
-        self.tail = x if self.tail is None else torch.cat([self.tail, x], dim=2)
+        self.tail_buffer.append(x, graph=self.graph)
         self.length += into_sinks + x.shape[2]
         if self.host is not None:
             self.host.append(x, self.reserved)  # encoded query by query instead (`reencode_for`)
@@ -141,8 +166,13 @@ class TokenStream:
     def encode_through(self, query_position: int) -> None:
         """Encode every token that the query at `query_position` reads compressed and the store lacks."""
         encode_to = self.fp_from(query_position)
-        if encode_to > self.store_end:
-            fresh = self.tail[:, :, self.store_end - self.tail_start : encode_to - self.tail_start]
+        self.encoded = max(encode_to - self.store_end, 0)
+        if self.encoded:
+            first = self.tail_buffer.begin + self.store_end - self.tail_start  # the tail buffer's row of store_end
+            if self.graph is None:
+                fresh = self.tail_buffer.data[:, :, first : first + self.encoded]
+            else:  # the rows a replay's step count moves on to
+                fresh = self.tail_buffer.data.index_select(2, self.graph.rows(first, self.encoded))
             self._land()  # the buffers grow in position order
             if self.codec.encode_on_side_stream and fresh.is_cuda:
                 self.encoding = SideEncode(self.codec, fresh, self.store_end)
@@ -153,7 +183,7 @@ class TokenStream:
     def _append_packed(self, packed: Packed, tokens: int) -> None:
         for name, tensor in packed.items():
             rows = -(-self.reserved * tensor.shape[2] // tokens)  # packed rows per token may be < 1
-            self.buffers.setdefault(name, Buffer()).append(tensor, rows)
+            self.buffers.setdefault(name, Buffer()).append(tensor, rows, self.graph)
 
     def _land(self) -> None:
         """Append the codes of a side-stream encode to the buffers (on the GPU the main stream waits; the host not)."""
@@ -161,10 +191,35 @@ class TokenStream:
             encoding, self.encoding = self.encoding, None
             self._append_packed(encoding.result(), encoding.tokens)
 
+    def steps_alike(self, limit: int) -> int:
+        """How many decode steps from now (at most `limit`) encode the same number of tokens each, so that a CUDA
+        graph captured at the first can replay the others (graphs.py); 0 where this stream cannot be replayed."""
+        codec = self.codec
+        if codec.encodes_after_attention or codec.encode_on_side_stream or self.host is not None or \
+                self.length < self.sink:
+            return 0
+        store_end, first = self.store_end, max(self.fp_from(self.length) - self.store_end, 0)
+        if first and not (codec.graph_encodable and self.store_end > self.store_start):
+            return 0  # the encode reads a host position, or makes the store's first buffers
+        for step in range(limit):
+            encoded = max(self.fp_from(self.length + step) - store_end, 0)
+            if encoded != first:
+                return step
+            store_end += encoded
+        return limit
+
+    def make_room(self, steps: int) -> None:
+        """Room in the tail and the store for `steps` decode steps' appends, such as `steps_alike` found, without
+        moving any buffer (a CUDA graph's replays write in place)."""
+        self.tail_buffer.make_room(self.tail_buffer.data, steps)
+        encoded = max(self.fp_from(self.length) - self.store_end, 0)
+        for buffer in self.buffers.values() if encoded else ():
+            buffer.make_room(buffer.data, -(-steps * encoded * buffer.rows // (self.store_end - self.store_start)))
+
     def settle(self) -> None:
         """After the chunk's attention: drop fp16 copies of stored tokens, and stored units out of the window."""
-        if self.tail is not None and self.store_end > self.tail_start:
-            self.tail = self.tail[:, :, self.store_end - self.tail_start :]
+        if self.store_end > self.tail_start:
+            self.tail_buffer.drop_front(self.store_end - self.tail_start)
             self.tail_start = self.store_end
         if self.recent is not None and self.store_end > self.store_start:
             # the next query (at `length`) sees positions > length - recent; drop whole units below that

@@ -101,7 +101,7 @@ def attend_decode(layer, query: torch.Tensor, mask: torch.Tensor | None, scaling
         observes = observe and (state.keys.codec.encodes_after_attention or state.values.codec.encodes_after_attention)
         lse = torch.empty(batch, q_heads, dtype=torch.float32, device=query.device) if observes else None
         decode_attention(state.keys, state.values, state.head_tensor(query.device), per_kv, query, out, mask_row,
-                         scaling, softcap, state.recent, lse)
+                         scaling, softcap, state.recent, lse, layer.graph)
         if observes:
             observe_key_tail(state, query, lse, mask_row, scaling, softcap, per_kv)
         state.settle()

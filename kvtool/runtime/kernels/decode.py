@@ -28,6 +28,7 @@ import torch
 import triton
 import triton.language as tl
 
+from kvtool.runtime.graphs import GraphStep
 from kvtool.runtime.kernels import LAYOUT_KINDS, cdiv, next_power_of_2
 from kvtool.runtime.rope import frequencies
 from kvtool.runtime.stream import TokenStream
@@ -498,7 +499,7 @@ def _store_partial(part_o_ptr, part_ml_ptr, part, row_ok, m_i, l_i, acc0, acc1, 
 # "divisible by 16 / equal to 1" they show, i.e. recompile during generation.
 _PER_STEP = ["kt_sb", "kt_sh", "k_store_start", "k_store_end", "k_tail_start", "vt_sb", "vt_sh", "v_store_start",
              "v_store_end", "v_tail_start", "sink_len", "mask_sb", "first", "anchor", "fast_lo", "fast_hi", "length",
-             "split_tokens", "num_parts", "part_offset"]
+             "split_tokens", "num_parts", "part_offset", "k_grows", "v_grows"]
 
 
 @triton.jit(do_not_specialize=_PER_STEP)
@@ -510,11 +511,12 @@ def _decode_split_kernel(
     v_store_start, v_store_end, v_tail_start, v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale,
     sk_ptr, sv_ptr, s_sb, s_sh, s_sn, sink_len,
     mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_parts,
-    part_offset,
+    part_offset, steps_ptr, k_grows, v_grows,
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
     K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
     V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
     FAST: tl.constexpr, ADC: tl.constexpr, ADC_ROWS: tl.constexpr, HAS_MASK: tl.constexpr, SOFTCAP: tl.constexpr,
+    GRAPHED: tl.constexpr,
 ):
     """Tiles of BLOCK_N positions on a grid anchored at the key store's start, in one of two launches (FAST: the
     compiled kernel holds one kind of loop only, so the generic tiles' registers and buffers do not lower the fast
@@ -567,6 +569,11 @@ def _decode_split_kernel(
             _store_partial(part_o_ptr, part_ml_ptr, part * PER_KV + rows, row_ok, m_i, l_i, acc0, acc1, acc2, acc3,
                            D, V_PLANES)
     else:  # generic tiles: split 0's fp16 sinks, then the split's tiles, all outside [fast_lo, fast_hi)
+        if GRAPHED:  # a CUDA-graph replay `steps` decode steps after its capture: the stores and length have grown
+            steps = tl.load(steps_ptr)
+            k_store_end += k_grows * steps
+            v_store_end += v_grows * steps
+            length += steps
         lo += tl.where(lo >= fast_lo, fast_hi - fast_lo, 0)  # splits past the fast range start after it
         hi = tl.minimum(lo + split_tokens, length)
         sink_end = tl.where(split == 0, sink_len, 0)
@@ -748,13 +755,17 @@ def _splits(tiles: int, target: int, block: int) -> tuple[int, int]:
 
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
                      query: torch.Tensor, out: torch.Tensor, mask_row: torch.Tensor | None, scaling: float,
-                     softcap: float | None, recent: int | None, lse: torch.Tensor | None = None) -> None:
+                     softcap: float | None, recent: int | None, lse: torch.Tensor | None = None,
+                     graph: GraphStep | None = None) -> None:
     """Attention of one query token per sequence to one head group, written into `out` [B, 1, Hq, D].
 
     query [B, Hq, 1, D] holds all query heads of the layer; `head_index` (int32) lists the group's KV heads, whose
     query heads are head * per_kv + r. mask_row [B, length] (bool) marks the positions each sequence may read.
     lse [B, Hq] (float32), if given, receives each of the group's query rows' log-sum-exp of its base-2 scores
     (log2(e) x the logits).
+    graph: the step is being captured into a CUDA graph whose replays move it on by `graph.steps` (graphs.py): the
+    generic launch covers the positions the last replay reaches and reads the grown stores' ends and length from
+    the device (the mask row must span them).
     """
     batch, _, _, dim = query.shape
     heads = head_index.numel()
@@ -775,13 +786,14 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     # a fast range shorter than that many tiles (a streaming window) is read by the generic launch alone
     fast = (fast_hi - fast_lo) // block >= target
     start = anchor + max(first - anchor, 0) // block * block  # the first tile with a position to read
+    reach = length if graph is None else length + graph.span - 1  # the length the last replay reaches
     if fast:  # fast tiles split over the GPU; generic tiles around them one per program (no serial tail)
         fast_splits, fast_split_tokens = _splits((fast_hi - fast_lo) // block, target, block)
-        generic_splits = max(1, (fast_lo - start) // block + cdiv(length - fast_hi, block))
+        generic_splits = max(1, (fast_lo - start) // block + cdiv(reach - fast_hi, block))
         generic_split_tokens = block
     else:
         fast_splits, fast_lo, fast_hi = 0, start, start
-        generic_splits, generic_split_tokens = _splits(cdiv(max(length - start, 1), block), target, block)
+        generic_splits, generic_split_tokens = _splits(cdiv(max(reach - start, 1), block), target, block)
     parts = fast_splits + generic_splits
     part_o = torch.empty(batch * heads * parts * per_kv * dim, dtype=torch.float32, device=query.device)
     part_ml = torch.empty(batch * heads * parts * per_kv * 2, dtype=torch.float32, device=query.device)
@@ -799,14 +811,18 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
             *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
             sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len, mask, mask.stride(0), scale, softcap or 0.0,
             first)
+    # a replay's step count, and the tokens each stream's store gains per step
+    graph_args = (placeholder, 0, 0) if graph is None else (graph.steps, keys.encoded, values.encoded)
     constants.update(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, adc_rows), BLOCK_N=block, D=dim, ADC=adc,
-                     ADC_ROWS=adc_rows, HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap),
+                     ADC_ROWS=adc_rows, HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), GRAPHED=graph is not None,
                      num_warps=launch.num_warps, num_stages=launch.num_stages)
     if fast:
         _decode_split_kernel[(batch * heads, fast_splits)](
-            *args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, FAST=True, **constants)
+            *args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, *graph_args, FAST=True,
+            **constants)
     _decode_split_kernel[(batch * heads, generic_splits)](
-        *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, FAST=False, **constants)
+        *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, *graph_args, FAST=False,
+        **constants)
     merge_dims = min(MERGE_DIMS, dim)
     _merge_partials_kernel[(batch * heads * per_kv, dim // merge_dims)](
         part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,

@@ -1,0 +1,124 @@
+"""Decode steps replayed from CUDA graphs: one step through a compressed cache captured, then replayed for the
+steps after it.
+
+At batch 1 an eager decode step through the fused kernels is host-bound: Python bookkeeping and ~4 Triton launches
+per layer cost the host more than the GPU's work (docs/gpu.md). Between two key flushes, though, every step
+changes the cache alike: each stream appends one token to its fp16 tail and its store gains the same number of
+tokens (a KIVI value leaving its window; no key). So one step is captured with every write, read and kernel bound
+offset by a device-side step count (`GraphStep`); replay k sets the count to k and does what that step, launched k
+steps later, would have done. The host side of a replayed step is a few integer counters, moved by what the
+captured step moved them. Steps that change the cache otherwise (a key flush, the first steps) run eagerly.
+
+Served: caches whose codecs encode on the main stream without a host position (`TensorCodec.graph_encodable`),
+without windows, every layer on the fused kernels; sequences without padding.
+"""
+
+from __future__ import annotations
+
+import torch
+
+MAX_SPAN = 256  # decode steps one captured graph serves at most
+
+
+class GraphStep:
+    """The device-side step count of a captured decode step (0 for the step itself), and how many steps the graph
+    serves: `span`."""
+
+    def __init__(self, device: torch.device, span: int) -> None:
+        self.steps = torch.zeros((), dtype=torch.int64, device=device)
+        self.span = span
+
+    def rows(self, first: int, count: int) -> torch.Tensor:
+        """Rows first .. first + count - 1 of the captured step, `count` rows further on per step replayed."""
+        return torch.arange(first, first + count, device=self.steps.device) + self.steps * count
+
+
+def replayable_steps(cache, limit: int = MAX_SPAN) -> int:
+    """How many decode steps from now (at most `limit`) one captured step can stand for; 0 where a layer or stream
+    cannot be replayed at all."""
+    for layer in cache.layers:
+        if not layer.fusable:
+            return 0
+        for state in layer.groups:
+            if state.recent is not None:
+                return 0
+            for stream in (state.keys, state.values):
+                limit = min(limit, stream.steps_alike(limit))
+    return limit
+
+
+def counter_fields(cache) -> list[tuple[object, str]]:
+    """The host integers a decode step moves (lengths, store ends, tail and buffer bounds), as (object, name)."""
+    fields = [(layer, "length") for layer in cache.layers]
+    for stream in cache.streams():
+        fields += [(stream, "length"), (stream, "store_end"), (stream, "tail_start"), (stream.tail_buffer, "begin"),
+                   (stream.tail_buffer, "end")]
+        fields += [(buffer, "end") for buffer in stream.buffers.values()]
+    return fields
+
+
+class GraphedDecoder:
+    """Decode steps of `model` through a CompressedCache on CUDA: `decoder(ids)` for token ids [B, 1] returns the
+    logits [B, vocab] of the next position, from a graph replay where one serves, else from an eager step.
+
+    The logits of a replay are the graph's output buffer: read them before the next call."""
+
+    def __init__(self, model, cache, max_span: int = MAX_SPAN) -> None:
+        self.model, self.cache, self.max_span = model, cache, max_span
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.step: GraphStep | None = None
+        self.first = self.end = 0  # positions the graph serves: first .. end - 1
+        self.moves: list[tuple[object, str, int]] = []  # (object, counter, change) of one replayed step
+        self.ids: torch.Tensor | None = None
+        self.logits: torch.Tensor | None = None
+        self.warm = False  # an eager step has run in graph form (its kernels compiled before any capture)
+
+    @torch.no_grad()
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        position = self.cache.get_seq_length()
+        if self.graph is not None and self.first < position < self.end:
+            return self._replay(ids, position)
+        self.graph = None
+        span = replayable_steps(self.cache, self.max_span)
+        if span >= 2 and self.warm:
+            return self._capture(ids, position, span)
+        if span >= 1:  # eagerly, with the captured form's ops and kernels
+            self.warm = True
+            with self.cache.graph_step(GraphStep(ids.device, 1)) as step:
+                return self._forward(ids, position, step)
+        return self._forward(ids, position, None)
+
+    def _forward(self, ids: torch.Tensor, start: int, step: GraphStep | None) -> torch.Tensor:
+        from kvtool.runtime.generate import forward
+
+        if step is None:
+            return forward(self.model, ids, self.cache, logits_to_keep=1).logits[:, -1]
+        # the position and the mask from the step count: a 4-d mask goes to the attention as it is
+        position = (step.steps + start).expand(ids.shape[0], 1)
+        width = start + step.span
+        mask = torch.arange(width, device=ids.device) <= position[:, :, None, None]  # [B, 1, 1, width]
+        return forward(self.model, ids, self.cache, logits_to_keep=1, position_ids=position,
+                       attention_mask=mask).logits[:, -1]
+
+    def _capture(self, ids: torch.Tensor, start: int, span: int) -> torch.Tensor:
+        for stream in self.cache.streams():  # replays write in place
+            stream.make_room(span)
+        fields = counter_fields(self.cache)
+        before = [getattr(obj, name) for obj, name in fields]
+        self.ids = ids.clone()
+        self.graph = torch.cuda.CUDAGraph()
+        with self.cache.graph_step(GraphStep(ids.device, span)) as self.step, torch.cuda.graph(self.graph):
+            self.logits = self._forward(self.ids, start, self.step)
+        self.moves = [(obj, name, getattr(obj, name) - old) for (obj, name), old in zip(fields, before)
+                      if getattr(obj, name) != old]
+        self.first, self.end = start, start + span
+        self.graph.replay()  # the captured step itself: the step count is 0
+        return self.logits
+
+    def _replay(self, ids: torch.Tensor, position: int) -> torch.Tensor:
+        self.step.steps.fill_(position - self.first)
+        self.ids.copy_(ids)
+        self.graph.replay()
+        for obj, name, change in self.moves:
+            setattr(obj, name, getattr(obj, name) + change)
+        return self.logits

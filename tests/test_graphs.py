@@ -1,0 +1,60 @@
+"""CUDA-graph decode steps (runtime/graphs.py), what runs without a GPU: which steps one captured step can stand
+for, and a model's step in the captured form (device-side positions, mask and rows) against a plain one. The
+replays themselves are emulated in tests/kernel_checks.py and run on the GPU by `kvtool bench`."""
+
+from __future__ import annotations
+
+import torch
+
+from kvtool import runtime
+from kvtool.artifacts import Artifact
+from kvtool.bench import append_without_attention
+from kvtool.runtime.cache import CompressedCache, CompressedLayer
+from kvtool.runtime.codec import HeadGroup
+from kvtool.runtime.generate import forward, prefill
+from kvtool.runtime.graphs import GraphedDecoder, GraphStep, replayable_steps
+from kvtool.runtime.kivi import KiviKeys, KiviValues
+from kvtool.runtime.qaq import QaqKeys, QaqValues
+
+
+def filled_cache(groups: list[HeadGroup], tokens: int) -> CompressedCache:
+    layer = CompressedLayer(groups, 2)
+    x = torch.randn(1, 2, tokens, 16)
+    append_without_attention(layer, x, x)
+    layer.fusable = True  # as the first fused decode step leaves it
+    return CompressedCache([layer])
+
+
+def test_replays_run_to_the_next_key_flush():
+    """KIVI with R = 32: a value is encoded at every step, a group of 32 keys at positions 224, 256, ...: after 200
+    tokens, the steps at 200 .. 223 encode alike; the flush at 224 stands alone."""
+    kivi = lambda: HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32))  # noqa: E731
+    assert replayable_steps(filled_cache([kivi()], 200)) == 24
+    assert replayable_steps(filled_cache([kivi()], 200), limit=5) == 5
+    assert replayable_steps(filled_cache([kivi()], 224)) == 1
+    windowed = HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32), sink=4, recent=64)
+    assert replayable_steps(filled_cache([windowed], 200)) == 0
+    qaq = dict(heads=2, window=5, min_bits=1, max_bits=4, outliers=0.0)
+    assert replayable_steps(filled_cache([HeadGroup([0, 1], QaqKeys(0.1, 1.0, **qaq), QaqValues(0.1, **qaq))],
+                                         200)) == 0
+
+
+def test_a_step_in_the_captured_form_matches_a_plain_step(model, tokenizer, model_fingerprint):
+    """The embedded model, KIVI-2: steps with positions and a 4-d mask made from the device-side step count, tails
+    and stores written at device-side rows, give the plain steps' logits and cache contents."""
+    ids = tokenizer("The cache stores keys and values for every layer. " * 20, return_tensors="pt").input_ids
+    compressed = runtime.load(Artifact.build("kivi", {"bits": 2}, model_fingerprint))
+    plain, graphed = compressed.make_cache(model), compressed.make_cache(model)
+    token = prefill(model, ids, plain).argmax(-1, keepdim=True)
+    prefill(model, ids, graphed)
+    decoder = GraphedDecoder(model, graphed)
+    for _ in range(3):
+        start = graphed.get_seq_length()
+        with torch.no_grad(), graphed.graph_step(GraphStep(token.device, 1)) as step:
+            got = decoder._forward(token, start, step)
+            want = forward(model, token, plain, logits_to_keep=1).logits[:, -1]
+        assert torch.equal(got, want)
+        token = want.argmax(-1, keepdim=True)
+    for one, other in zip(plain.streams(), graphed.streams()):
+        assert torch.equal(one.tail, other.tail)
+        assert all(torch.equal(a, b) for a, b in zip(one.packed().values(), other.packed().values()))
