@@ -5,7 +5,9 @@ Llama-3-8B-shaped problem (32 query heads, 8 KV heads, head_dim 128; no download
   attention  one layer's decode attention alone: each format's fused kernel vs fp16 `scaled_dot_product_attention`,
              time per step, ratio, bytes read and achieved bandwidth (CUDA-graph replays, median).
   e2e        a random-weight Llama-3-8B decoding through HF: throughput at the largest batch that fits per format,
-             batch-1 latency against HF DynamicCache / StaticCache / QuantizedCache (quanto);
+             and `latency`;
+  latency    the same model at batch 1: time per token over 256 steps against HF DynamicCache / StaticCache /
+             QuantizedCache (quanto); kvtool's caches replay CUDA graphs (runtime/graphs.py), captures included;
   longest    the same model: the longest context each format decodes at batch 1.
 Contexts are filled with random keys and values through the caches' own append paths (decode speed does not
 depend on the values), so no prefill of 32K x batch tokens is needed. `launches` times (and checks) launch shapes
@@ -338,16 +340,19 @@ def _tensor_bytes(value) -> int:
 
 @torch.no_grad()
 def decode_seconds(model, cache, batch: int, steps: int) -> float:
-    """Seconds per decode step (greedy, batch of sequences), after two warm-up steps."""
-    from kvtool.runtime.generate import forward
+    """Seconds per decode step (greedy, batch of sequences), after two warm-up steps. At batch 1 kvtool's caches
+    replay CUDA graphs; larger batches step eagerly (GPU-bound, and a graph's room for its tails would take memory
+    the batch needs)."""
+    from kvtool.runtime.generate import decoder
 
+    step = decoder(model, cache, graphs=batch == 1)
     ids = torch.randint(0, model.config.vocab_size, (batch, 1), device=model.device)
     for _ in range(2):
-        ids = forward(model, ids, cache, logits_to_keep=1).logits[:, -1:].argmax(-1)
+        ids = step(ids).argmax(-1, keepdim=True)
     torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(steps):
-        ids = forward(model, ids, cache, logits_to_keep=1).logits[:, -1:].argmax(-1)
+        ids = step(ids).argmax(-1, keepdim=True)
     torch.cuda.synchronize()
     return (time.perf_counter() - start) / steps
 
@@ -375,18 +380,21 @@ def _free_bytes(margin: float = 6 * 2**30) -> float:
 
 
 HF_LATENCY = ["HF DynamicCache", "HF StaticCache", "HF quanto int4", "HF quanto int2"]
+LATENCY_STEPS = 256  # two KIVI key flushes, so that eager steps and graph captures count as often as in generation
 
 
 def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tuple[str, ...] = ("e2e", "longest")
               ) -> dict:
-    """"e2e": throughput at the largest batch per format and batch-1 latency vs HF caches; "longest": the longest
-    context each format decodes at batch 1."""
+    """"e2e": throughput at the largest batch per format, and "latency": batch-1 time per token vs HF caches;
+    "longest": the longest context each format decodes at batch 1. fp16-kernel (fp16 through kvtool's cache) is
+    timed for latency only: HF's StaticCache is the fp16 baseline of the others."""
     # cuDNN's SDPA failed on the H100 at batch 1, 32K with a boolean mask ("mha_graph.execute ... is_good()")
     torch.backends.cuda.enable_cudnn_sdp(False)
     model = llama3_8b_random()
-    kinds = ["HF StaticCache", *formats]
-    seq_bytes = {kind: sequence_bytes(model, kind) for kind in kinds}
-    print("cache bytes per token at 32K:", {k: round(f(32768) / 32768) for k, f in seq_bytes.items()}, flush=True)
+    kinds = ["HF StaticCache", *(f for f in formats if f != "fp16-kernel")]
+    if {"e2e", "longest"} & set(parts):
+        seq_bytes = {kind: sequence_bytes(model, kind) for kind in kinds}
+        print("cache bytes per token at 32K:", {k: round(f(32768) / 32768) for k, f in seq_bytes.items()}, flush=True)
     throughput, latency, longest = [], [], []
     for context in contexts if "e2e" in parts else []:
         for kind in kinds:
@@ -399,8 +407,9 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tu
                 batch = int(batch * 0.9)
             throughput.append(row)
             print(row, flush=True)
+    for context in contexts if "e2e" in parts or "latency" in parts else []:
         for kind in [*HF_LATENCY, *formats]:
-            row = _measure(model, kind, 1, context, steps)
+            row = _measure(model, kind, 1, context, LATENCY_STEPS)
             row.pop("oom", None)
             latency.append(row)
             print(row, flush=True)
@@ -484,8 +493,8 @@ def run_bench(out_dir: str | Path, contexts: list[int] | None = None, batches: l
     if "attention" in parts:
         results["attention"] = attention_bench(contexts or [4096 << i for i in range(6)], batches or [1, 16], formats,
                                                launches=launches)
-    if "e2e" in parts or "longest" in parts:
-        results["e2e"] = e2e_bench(list(e2e_contexts), [f for f in formats if f != "fp16-kernel"], parts=parts)
+    if {"e2e", "latency", "longest"} & set(parts):
+        results["e2e"] = e2e_bench(list(e2e_contexts), formats, parts=parts)
     (out / "bench.json").write_text(json.dumps(results, indent=1))
     plot(results, out / "bench.png")
     print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}", flush=True)

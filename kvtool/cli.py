@@ -320,7 +320,8 @@ def report(
 def bench(
     out: Path = typer.Option(Path("out/bench"), "--out", "-o", help="Folder for bench.json and bench.png."),
     part: list[str] = typer.Option(["attention", "e2e", "longest"], "--part",
-                                   help="attention, e2e, longest or check (repeatable)."),
+                                   help="attention, e2e (throughput and latency), latency, longest or check "
+                                   "(repeatable)."),
     formats: str = typer.Option("", "--formats", help="Comma-separated formats (default: all): fp16-kernel, kivi4, "
                                 "kivi2, duo50+kivi2, million4, million2, kvquant3, kvquant2, cq4, cq2, qaq4."),
     contexts: str = typer.Option("", "--contexts", help="Attention contexts in tokens, comma-separated."),
