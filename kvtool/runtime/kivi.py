@@ -45,6 +45,9 @@ class KiviKeys(TensorCodec):
             "min": lo.squeeze(3),
         }
 
+    def for_heads(self, positions: list[int]) -> KiviKeys:
+        return self  # no per-head parameters (so a Duo split keeps the fused kernel's layout)
+
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         codes = unpack_planes(packed["codes"], self.bits)
         b, h, n, d = codes.shape
@@ -72,6 +75,9 @@ class KiviValues(TensorCodec):
             return quantize_token_groups(x, self.bits, group)
         codes, scale, lo = minmax_quantize(x.reshape(b, h, n, d // group, group), self.bits, dim=4)
         return {"codes": pack_planes(codes.reshape(b, h, n, d), self.bits), "scale": scale[..., 0], "min": lo[..., 0]}
+
+    def for_heads(self, positions: list[int]) -> KiviValues:
+        return self  # no per-head parameters
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         codes = unpack_planes(packed["codes"], self.bits)
