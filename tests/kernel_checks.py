@@ -277,7 +277,8 @@ def run_all() -> dict[str, float]:
     results.update(adc_errors())
     results.update(pre_rope_errors())
     results.update(mixed_width_errors())
-    results.update({f"graph/{case}": replay_error(case) for case in ("kivi2", "kivi8_group16_values4", "fp16")})
+    results.update({f"graph/{case}": replay_error(case) for case in (
+        "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi")})
     return results
 
 

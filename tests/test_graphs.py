@@ -25,15 +25,18 @@ def filled_cache(groups: list[HeadGroup], tokens: int) -> CompressedCache:
     return CompressedCache([layer])
 
 
-def test_replays_run_to_the_next_key_flush():
+def test_replays_run_until_a_step_changes_the_cache_otherwise():
     """KIVI with R = 32: a value is encoded at every step, a group of 32 keys at positions 224, 256, ...: after 200
-    tokens, the steps at 200 .. 223 encode alike; the flush at 224 stands alone."""
+    tokens, the steps at 200 .. 223 encode alike; the flush at 224 stands alone. Windows drop alike too; QAQ, whose
+    values wait for attention, is never replayed."""
     kivi = lambda: HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32))  # noqa: E731
     assert replayable_steps(filled_cache([kivi()], 200)) == 24
     assert replayable_steps(filled_cache([kivi()], 200), limit=5) == 5
     assert replayable_steps(filled_cache([kivi()], 224)) == 1
+    # 4 sinks and a window of 64: a value encoded and one dropped at every step; the key store [132, 196) drops a
+    # group when the query at 226 needs positions from 164 on (and flushes at 228)
     windowed = HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32), sink=4, recent=64)
-    assert replayable_steps(filled_cache([windowed], 200)) == 0
+    assert replayable_steps(filled_cache([windowed], 200)) == 26
     qaq = dict(heads=2, window=5, min_bits=1, max_bits=4, outliers=0.0)
     assert replayable_steps(filled_cache([HeadGroup([0, 1], QaqKeys(0.1, 1.0, **qaq), QaqValues(0.1, **qaq))],
                                          200)) == 0

@@ -10,7 +10,7 @@ steps later, would have done. The host side of a replayed step is a few integer 
 captured step moved them. Steps that change the cache otherwise (a key flush, the first steps) run eagerly.
 
 Served: caches whose codecs encode on the main stream without a host position (`TensorCodec.graph_encodable`),
-without windows, every layer on the fused kernels; sequences without padding.
+every layer on the fused kernels (DuoAttention's streaming windows included); sequences without padding.
 """
 
 from __future__ import annotations
@@ -40,20 +40,18 @@ def replayable_steps(cache, limit: int = MAX_SPAN) -> int:
         if not layer.fusable:
             return 0
         for state in layer.groups:
-            if state.recent is not None:
-                return 0
             for stream in (state.keys, state.values):
                 limit = min(limit, stream.steps_alike(limit))
     return limit
 
 
 def counter_fields(cache) -> list[tuple[object, str]]:
-    """The host integers a decode step moves (lengths, store ends, tail and buffer bounds), as (object, name)."""
+    """The host integers a decode step moves (lengths, store and tail bounds, buffer bounds), as (object, name)."""
     fields = [(layer, "length") for layer in cache.layers]
     for stream in cache.streams():
-        fields += [(stream, "length"), (stream, "store_end"), (stream, "tail_start"), (stream.tail_buffer, "begin"),
-                   (stream.tail_buffer, "end")]
-        fields += [(buffer, "end") for buffer in stream.buffers.values()]
+        fields += [(stream, name) for name in ("length", "store_start", "store_end", "tail_start")]
+        fields += [(buffer, name) for buffer in (stream.tail_buffer, *stream.buffers.values()) for name in
+                   ("begin", "end")]
     return fields
 
 

@@ -192,20 +192,31 @@ class TokenStream:
             self._append_packed(encoding.result(), encoding.tokens)
 
     def steps_alike(self, limit: int) -> int:
-        """How many decode steps from now (at most `limit`) encode the same number of tokens each, so that a CUDA
-        graph captured at the first can replay the others (graphs.py); 0 where this stream cannot be replayed."""
+        """How many decode steps from now (at most `limit`) change this stream alike: each encodes as many tokens and
+        drops as many from a window, and a window's first visible position moves on by one. A CUDA graph captured at
+        the first replays the others (graphs.py); 0 where this stream cannot be replayed."""
         codec = self.codec
         if codec.encodes_after_attention or codec.encode_on_side_stream or self.host is not None or \
                 self.length < self.sink:
             return 0
-        store_end, first = self.store_end, max(self.fp_from(self.length) - self.store_end, 0)
-        if first and not (codec.graph_encodable and self.store_end > self.store_start):
-            return 0  # the encode reads a host position, or makes the store's first buffers
-        for step in range(limit):
-            encoded = max(self.fp_from(self.length + step) - store_end, 0)
-            if encoded != first:
-                return step
+        store_start, store_end, tail_start, first = self.store_start, self.store_end, self.tail_start, None
+        for step in range(limit):  # the step's append, encode and settle, on host integers
+            length = self.length + step + 1
+            encoded = max(self.fp_from(length - 1) - store_end, 0)
+            if step == 0 and encoded and not (codec.graph_encodable and store_end > store_start):
+                return 0  # the encode reads a host position, or makes the store's first buffers
             store_end += encoded
+            held_from = min(store_start, tail_start) if store_end > store_start else tail_start
+            if self.recent is not None and held_from > length - self.recent:
+                return step  # the window's start is not yet what bounds the kernel's first position
+            tail_start = max(tail_start, store_end)
+            dropped = 0
+            if self.recent is not None and store_end > store_start:
+                dropped = max((min(length - self.recent + 1, store_end) - store_start) // codec.unit * codec.unit, 0)
+            store_start += dropped
+            first = first or (encoded, dropped)
+            if (encoded, dropped) != first:
+                return step
         return limit
 
     def make_room(self, steps: int) -> None:

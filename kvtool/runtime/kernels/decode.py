@@ -499,7 +499,7 @@ def _store_partial(part_o_ptr, part_ml_ptr, part, row_ok, m_i, l_i, acc0, acc1, 
 # "divisible by 16 / equal to 1" they show, i.e. recompile during generation.
 _PER_STEP = ["kt_sb", "kt_sh", "k_store_start", "k_store_end", "k_tail_start", "vt_sb", "vt_sh", "v_store_start",
              "v_store_end", "v_tail_start", "sink_len", "mask_sb", "first", "anchor", "fast_lo", "fast_hi", "length",
-             "split_tokens", "num_parts", "part_offset", "k_grows", "v_grows"]
+             "split_tokens", "num_parts", "part_offset", "k_grows", "v_grows", "first_grows"]
 
 
 @triton.jit(do_not_specialize=_PER_STEP)
@@ -511,7 +511,7 @@ def _decode_split_kernel(
     v_store_start, v_store_end, v_tail_start, v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale,
     sk_ptr, sv_ptr, s_sb, s_sh, s_sn, sink_len,
     mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_parts,
-    part_offset, steps_ptr, k_grows, v_grows,
+    part_offset, steps_ptr, k_grows, v_grows, first_grows,
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
     K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
     V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
@@ -574,6 +574,7 @@ def _decode_split_kernel(
             k_store_end += k_grows * steps
             v_store_end += v_grows * steps
             length += steps
+            first += first_grows * steps
         lo += tl.where(lo >= fast_lo, fast_hi - fast_lo, 0)  # splits past the fast range start after it
         hi = tl.minimum(lo + split_tokens, length)
         sink_end = tl.where(split == 0, sink_len, 0)
@@ -764,8 +765,8 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     lse [B, Hq] (float32), if given, receives each of the group's query rows' log-sum-exp of its base-2 scores
     (log2(e) x the logits).
     graph: the step is being captured into a CUDA graph whose replays move it on by `graph.steps` (graphs.py): the
-    generic launch covers the positions the last replay reaches and reads the grown stores' ends and length from
-    the device (the mask row must span them).
+    generic launch covers the positions the last replay reaches and reads the grown stores' ends, the length and a
+    window's start from the device (the mask row must span them).
     """
     batch, _, _, dim = query.shape
     heads = head_index.numel()
@@ -783,8 +784,9 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     block = launch.block_n
     anchor, fast_lo, fast_hi = _fast_range(keys, values, first, block, adc or mma)
     target = cdiv(_target_programs(query.device, launch), batch * heads)  # programs per head and sequence
-    # a fast range shorter than that many tiles (a streaming window) is read by the generic launch alone
-    fast = (fast_hi - fast_lo) // block >= target
+    # a fast range shorter than that many tiles (a streaming window) is read by the generic launch alone, and so
+    # is a window whose start a graph's replays move on (fast tiles do not check it)
+    fast = (fast_hi - fast_lo) // block >= target and (graph is None or recent is None)
     start = anchor + max(first - anchor, 0) // block * block  # the first tile with a position to read
     reach = length if graph is None else length + graph.span - 1  # the length the last replay reaches
     if fast:  # fast tiles split over the GPU; generic tiles around them one per program (no serial tail)
@@ -811,8 +813,9 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
             *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
             sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len, mask, mask.stride(0), scale, softcap or 0.0,
             first)
-    # a replay's step count, and the tokens each stream's store gains per step
-    graph_args = (placeholder, 0, 0) if graph is None else (graph.steps, keys.encoded, values.encoded)
+    # a replay's step count, the tokens each stream's store gains per step, a window's start moving on
+    graph_args = (placeholder, 0, 0, 0) if graph is None else (graph.steps, keys.encoded, values.encoded,
+                                                               int(recent is not None))
     constants.update(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, adc_rows), BLOCK_N=block, D=dim, ADC=adc,
                      ADC_ROWS=adc_rows, HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), GRAPHED=graph is not None,
                      num_warps=launch.num_warps, num_stages=launch.num_stages)
