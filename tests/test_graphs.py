@@ -33,6 +33,9 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     assert replayable_steps(filled_cache([kivi()], 200)) == 24
     assert replayable_steps(filled_cache([kivi()], 200), limit=5) == 5
     assert replayable_steps(filled_cache([kivi()], 224)) == 1
+    wider = filled_cache([HeadGroup([0, 1], KiviKeys(2, 32, 64), KiviValues(2, 32, 64))], 200)  # flushes at 256
+    wider.layers.append(filled_cache([kivi()], 200).layers[0])  # a layer of other settings is simulated apart
+    assert replayable_steps(wider) == 24
     # 4 sinks and a window of 64: a value encoded and one dropped at every step; the key store [132, 196) drops a
     # group when the query at 226 needs positions from 164 on (and flushes at 228)
     windowed = HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32), sink=4, recent=64)

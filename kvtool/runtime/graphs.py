@@ -35,14 +35,31 @@ class GraphStep:
 
 def replayable_steps(cache, limit: int = MAX_SPAN) -> int:
     """How many decode steps from now (at most `limit`) one captured step can stand for; 0 where a layer or stream
-    cannot be replayed at all."""
+    cannot be replayed at all. Streams alike (layers of one plan) are simulated once."""
+    found: dict[tuple, int] = {}
     for layer in cache.layers:
         if not layer.fusable:
             return 0
         for state in layer.groups:
             for stream in (state.keys, state.values):
-                limit = min(limit, stream.steps_alike(limit))
+                key = _stream_key(stream)
+                if key is None or key not in found:
+                    found[key] = stream.steps_alike(limit)
+                limit = min(limit, found[key])
     return limit
+
+
+def _stream_key(stream) -> tuple | None:
+    """What `steps_alike` reads: the codec's type and attributes (equal values, or the same tensors and objects),
+    the stream's window and bounds; None where an attribute cannot be compared (a list)."""
+    try:
+        settings = tuple(sorted(vars(stream.codec).items()))
+        key = (type(stream.codec), settings, stream.sink, stream.recent, stream.host is None, stream.length,
+               stream.store_start, stream.store_end, stream.tail_start)
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def counter_fields(cache) -> list[tuple[object, str]]:
