@@ -1,0 +1,61 @@
+"""Device-only: decode steps replayed from CUDA graphs (runtime/graphs.py) against eager steps, in a model: a
+SmolLM2-shaped model with random float16 weights, twin KIVI-2 caches (R = 128, and R = 32 for more flushes; and
+DuoAttention + KIVI-2 composed from artifacts: half the heads streaming, 64 sinks, a 256-token window), batch 2, a
+300-token prompt, then 400 steps fed the eager twin's greedy tokens. Prints per artifact the largest logit
+difference / largest logit, whether the greedy tokens agree, how many steps were replayed, and whether the twins'
+caches hold the same tensors at the end.
+  python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py ["duo50+kivi2 window 256,..." (the artifacts to run)]"""
+import sys
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from kvtool import runtime
+from kvtool.artifacts import Artifact, schema_for
+from kvtool.models import fingerprint
+from kvtool.runtime import graphs
+from kvtool.runtime.duo import binarize
+from kvtool.runtime.generate import decoder, forward
+
+torch.manual_seed(0)
+config = AutoConfig.from_pretrained(".bench/smollm2")
+model = AutoModelForCausalLM.from_config(config, dtype=torch.float16).cuda().eval()
+ids = torch.randint(0, config.vocab_size, (2, 300), device="cuda")
+replays = 0
+replay = graphs.GraphedDecoder._replay
+
+
+def counted_replay(self, *args):
+    global replays
+    replays += 1
+    return replay(self, *args)
+
+
+graphs.GraphedDecoder._replay = counted_replay
+duo_params = schema_for("duo").resolve_params({"streaming_fraction": 0.5, "sink": 64, "recent": 256})
+gates = torch.rand(config.num_hidden_layers, config.num_key_value_heads)
+duo = Artifact.build("duo", duo_params, fingerprint(model), {"head_map": gates, "retrieval": binarize(gates, duo_params)})
+ARTIFACTS = {
+    "kivi2 R=128": [Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
+    "kivi2 R=32": [Artifact.build("kivi", {"bits": 2, "residual": 32}, fingerprint(model))],
+    "duo50+kivi2 window 256": [duo, Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
+}
+for name, artifacts in ARTIFACTS.items():
+    if len(sys.argv) > 1 and name not in sys.argv[1].split(","):
+        continue
+    kv = runtime.load(artifacts, model)
+    eager, graphed = kv.make_cache(model), kv.make_cache(model)
+    replays, worst, agree = 0, 0.0, []
+    with torch.no_grad():
+        token = forward(model, ids, eager, logits_to_keep=1).logits[:, -1:].argmax(-1)
+        forward(model, ids, graphed, logits_to_keep=1)
+        eager_step, graphed_step = decoder(model, eager, graphs=False), decoder(model, graphed)
+        for _ in range(400):
+            want, got = eager_step(token), graphed_step(token)
+            worst = max(worst, ((got.float() - want.float()).abs().max() / want.float().abs().max()).item())
+            agree.append((got.argmax(-1) == want.argmax(-1)).float().mean().item())
+            token = want.argmax(-1, keepdim=True)
+    same = all(torch.equal(a, b) for one, other in zip(eager.streams(), graphed.streams())
+               for a, b in zip([one.tail, *one.packed().values()], [other.tail, *other.packed().values()]))
+    print(f"{name}: 400 steps, batch 2: replayed {replays}; largest logit difference / largest logit {worst:.2e}; "
+          f"greedy tokens agree {sum(agree) / len(agree):.3f}; caches equal at the end: {same}", flush=True)
