@@ -19,7 +19,7 @@ def forward(model, ids: torch.Tensor, cache, logits_to_keep: int = 0, **inputs):
 
 def decoder(model, cache, graphs: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
     """Decode steps: token ids [B, 1] -> logits [B, vocab] of the next position; through a compressed cache on
-    CUDA, replayed from CUDA graphs where they serve (unless `graphs` is False)."""
+    CUDA, replayed from CUDA graphs where they serve (unless `graphs` is False; sequences without padding)."""
     from kvtool.runtime.cache import CompressedCache
     from kvtool.runtime.graphs import GraphedDecoder
 

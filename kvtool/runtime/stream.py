@@ -20,9 +20,9 @@ the codes land in the buffers the first time the store is read, so the main stre
 
 from __future__ import annotations
 
-import torch
-
 from typing import TYPE_CHECKING
+
+import torch
 
 from kvtool.runtime.codec import Packed, TensorCodec, nonnegative
 from kvtool.runtime.side_stream import SideEncode
