@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 TAIL_SLACK = 16  # spare rows of a tail buffer at least (25% of its live rows above 64): few to hold at large batch
 
 
+def held_from(store_start: int, store_end: int, tail_start: int) -> int:
+    """Lowest non-sink position a stream with these bounds holds (an empty store holds none)."""
+    return min(store_start, tail_start) if store_end > store_start else tail_start
+
+
 class Buffer:
     """A growable tensor along dim 2 with cheap appends and front drops (capacity grows by 25%, at least `slack`
     rows).
@@ -206,13 +211,10 @@ class TokenStream:
             if step == 0 and encoded and not (codec.graph_encodable and store_end > store_start):
                 return 0  # the encode reads a host position, or makes the store's first buffers
             store_end += encoded
-            held_from = min(store_start, tail_start) if store_end > store_start else tail_start
-            if self.recent is not None and held_from > length - self.recent:
+            if self.recent is not None and held_from(store_start, store_end, tail_start) > length - self.recent:
                 return step  # the window's start is not yet what bounds the kernel's first position
             tail_start = max(tail_start, store_end)
-            dropped = 0
-            if self.recent is not None and store_end > store_start:
-                dropped = max((min(length - self.recent + 1, store_end) - store_start) // codec.unit * codec.unit, 0)
+            dropped = self._window_drop(length, store_start, store_end)
             store_start += dropped
             first = first or (encoded, dropped)
             if (encoded, dropped) != first:
@@ -232,18 +234,22 @@ class TokenStream:
         if self.store_end > self.tail_start:
             self.tail_buffer.drop_front(self.store_end - self.tail_start)
             self.tail_start = self.store_end
-        if self.recent is not None and self.store_end > self.store_start:
-            # the next query (at `length`) sees positions > length - recent; drop whole units below that
-            first_needed = min(self.length - self.recent + 1, self.store_end)
-            unit = self.codec.unit
-            drop = (first_needed - self.store_start) // unit * unit
-            if drop > 0:
-                stored = self.store_end - self.store_start
-                for buffer in self.store.values():
-                    buffer.drop_front(drop * buffer.rows // stored)
-                if self.host is not None:
-                    self.host.drop_front(drop)
-                self.store_start += drop
+        drop = self._window_drop(self.length, self.store_start, self.store_end)
+        if drop > 0:
+            stored = self.store_end - self.store_start
+            for buffer in self.store.values():
+                buffer.drop_front(drop * buffer.rows // stored)
+            if self.host is not None:
+                self.host.drop_front(drop)
+            self.store_start += drop
+
+    def _window_drop(self, length: int, store_start: int, store_end: int) -> int:
+        """Stored tokens a window drops from the front once `length` tokens are held: the next query (at `length`)
+        sees positions > length - recent, so whole units below that go (`settle`, and `steps_alike` ahead of it)."""
+        if self.recent is None or store_end <= store_start:
+            return 0
+        first_needed = min(length - self.recent + 1, store_end)
+        return max((first_needed - store_start) // self.codec.unit * self.codec.unit, 0)
 
     # ---- reading ------------------------------------------------------------------------------------------
     def fp_from(self, query_positions: int | torch.Tensor) -> int | torch.Tensor:
@@ -261,7 +267,7 @@ class TokenStream:
 
     def first_position(self) -> int:
         """Lowest non-sink position this stream still holds."""
-        return min(self.store_start, self.tail_start) if self.store_end > self.store_start else self.tail_start
+        return held_from(self.store_start, self.store_end, self.tail_start)
 
     def _compressed_mask(self, rows: torch.Tensor, start: int, end: int) -> torch.Tensor:
         """[rows, end - start]: whether the query of each row reads position start+j from the compressed store."""
