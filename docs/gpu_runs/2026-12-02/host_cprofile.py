@@ -7,19 +7,12 @@ import sys
 import time
 
 import torch
+from warm import warmed_caches
 
-from kvtool import bench
 from kvtool.runtime.generate import forward
 
-torch.backends.cuda.enable_cudnn_sdp(False)
-model = bench.llama3_8b_random()
-context = int(sys.argv[2])
-for kind in sys.argv[1].split(","):
-    cache = bench.make_cache(model, kind, 1, context, 40)
-    ids = torch.randint(0, model.config.vocab_size, (1, 1), device="cuda")
+for kind, model, cache, ids in warmed_caches(sys.argv[1].split(","), int(sys.argv[2])):
     with torch.no_grad():
-        for _ in range(3):
-            ids = forward(model, ids, cache, logits_to_keep=1).logits[:, -1:].argmax(-1)
         torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(10):

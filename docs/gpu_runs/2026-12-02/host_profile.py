@@ -11,8 +11,8 @@ import torch
 import triton
 from transformers import AttentionInterface, DynamicCache
 from transformers.integrations import sdpa_attention
+from warm import warmed_caches
 
-from kvtool import bench
 from kvtool.runtime import cache as kv_cache, stream as kv_stream
 from kvtool.runtime.generate import forward
 from kvtool.runtime.kernels import decode
@@ -48,16 +48,10 @@ for owner, name, label in [
 kv_cache.sdpa_attention_forward = sdpa_attention.sdpa_attention_forward  # the cache module imported it by name
 AttentionInterface.register("sdpa", sdpa_attention.sdpa_attention_forward)  # what "sdpa" models call
 
-torch.backends.cuda.enable_cudnn_sdp(False)
-model = bench.llama3_8b_random()
 context = int(sys.argv[2])
 STEPS = 10
-for kind in sys.argv[1].split(","):
-    cache = bench.make_cache(model, kind, 1, context, 40)
-    ids = torch.randint(0, model.config.vocab_size, (1, 1), device="cuda")
+for kind, model, cache, ids in warmed_caches(sys.argv[1].split(","), context):
     with torch.no_grad():
-        for _ in range(3):
-            ids = forward(model, ids, cache, logits_to_keep=1).logits[:, -1:].argmax(-1)
         torch.cuda.synchronize()
         HOST.clear()
         start = time.perf_counter()
