@@ -28,6 +28,7 @@ from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
 from kvtool.runtime.million import MillionCodec
 from kvtool.runtime.qaq import QaqKeys, QaqValues
+from kvtool.runtime.rope import rope_from
 
 HEAD_DIM = 64
 
@@ -146,7 +147,8 @@ def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
     total = prompt + span
     q = torch.randn(batch, q_heads, total, HEAD_DIM).half()
     k, v = (torch.randn(batch, kv_heads, total, HEAD_DIM).half() for _ in range(2))
-    eager, graphed = (CompressedCache([CompressedLayer(CASES[case](), kv_heads)]) for _ in range(2))
+    groups = {**CASES, **PRE_ROPE_CASES}[case]
+    eager, graphed = (CompressedCache([CompressedLayer(groups(), kv_heads)]) for _ in range(2))
     for cache in (eager, graphed):
         cache.layers[0].update(k[:, :, :prompt], v[:, :, :prompt])
         cache.layers[0].attend(q[:, :, :prompt], None, 0.125)
@@ -211,7 +213,7 @@ def nuq_encode_mismatch(bits: int, key_slots: int, value_slots: int, heads: int,
     torch.manual_seed(bits)
     x = (torch.randn(2, heads, 7, HEAD_DIM) * 2).half()
     x[..., ::16] = x.abs().amax(-1, keepdim=True) * 1.5  # equal largest elements: ties go lowest offset first
-    got = [keys.encode_by_kernel(x, rope=keys.rope(10, 7, x.device), midpoint=keys.midpoint,
+    got = [keys.encode_by_kernel(x, rope=rope_from(keys.model, 10, 7, x.device), midpoint=keys.midpoint,
                                  half_range=keys.half_range),
            values.encode_by_kernel(x, per_head_vectors=per_head)]
     want = [keys.encode(x, 10), values.encode(x, 10)]
@@ -278,7 +280,8 @@ def run_all() -> dict[str, float]:
     results.update(pre_rope_errors())
     results.update(mixed_width_errors())
     results.update({f"graph/{case}": replay_error(case) for case in (
-        "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi")})
+        "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi",
+        "kvquant3_outliers_sinks", "cq_2dims_8bits_window")})
     return results
 
 

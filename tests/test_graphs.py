@@ -4,16 +4,18 @@ replays themselves are emulated in tests/kernel_checks.py and run on the GPU by 
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from kvtool import runtime
 from kvtool.artifacts import Artifact
-from kvtool.bench import append_without_attention
+from kvtool.bench import append_without_attention, llama3_rotary
 from kvtool.runtime.cache import CompressedCache, CompressedLayer
 from kvtool.runtime.codec import HeadGroup
 from kvtool.runtime.generate import forward, prefill
-from kvtool.runtime.graphs import GraphedDecoder, GraphStep, replayable_steps
+from kvtool.runtime.graphs import MAX_SPAN, GraphedDecoder, GraphStep, replayable_steps
 from kvtool.runtime.kivi import KiviKeys, KiviValues
+from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
 from kvtool.runtime.qaq import QaqKeys, QaqValues
 
 
@@ -40,16 +42,25 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     # group when the query at 226 needs positions from 164 on (and flushes at 228)
     windowed = HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32), sink=4, recent=64)
     assert replayable_steps(filled_cache([windowed], 200)) == 26
+    # KVQuant encodes every token at its position, which a replay takes from the device: every step alike
+    signposts = torch.linspace(-1, 1, 8)
+    keys = NuqKeys(3, Codebook(signposts), -torch.ones(2, 16), torch.ones(2, 16), 1, llama3_rotary(16))
+    kvquant = HeadGroup([0, 1], keys, NuqValues(3, Codebook(signposts), 2), sink=4)
+    assert replayable_steps(filled_cache([kvquant], 200)) == MAX_SPAN
     qaq = dict(heads=2, window=5, min_bits=1, max_bits=4, outliers=0.0)
     assert replayable_steps(filled_cache([HeadGroup([0, 1], QaqKeys(0.1, 1.0, **qaq), QaqValues(0.1, **qaq))],
                                          200)) == 0
 
 
-def test_a_step_in_the_captured_form_matches_a_plain_step(model, tokenizer, model_fingerprint):
-    """The embedded model, KIVI-2: steps with positions and a 4-d mask made from the device-side step count, tails
-    and stores written at device-side rows, give the plain steps' logits and cache contents."""
+@pytest.mark.parametrize("method", ["kivi", "kvquant"])
+def test_a_step_in_the_captured_form_matches_a_plain_step(method, model, tokenizer, model_fingerprint,
+                                                          uncalibrated_kvquant):
+    """The embedded model, KIVI-2 and KVQuant-3: steps with positions and a 4-d mask made from the device-side step
+    count, tails and stores written at device-side rows, keys encoded at device-side positions (KVQuant rotates them
+    back by it), give the plain steps' logits and cache contents."""
     ids = tokenizer("The cache stores keys and values for every layer. " * 20, return_tensors="pt").input_ids
-    compressed = runtime.load(Artifact.build("kivi", {"bits": 2}, model_fingerprint))
+    artifact = uncalibrated_kvquant() if method == "kvquant" else Artifact.build("kivi", {"bits": 2}, model_fingerprint)
+    compressed = runtime.load(artifact)
     plain, graphed = compressed.make_cache(model), compressed.make_cache(model)
     token = prefill(model, ids, plain).argmax(-1, keepdim=True)
     prefill(model, ids, graphed)

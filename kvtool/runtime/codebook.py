@@ -43,7 +43,7 @@ class CodebookCodec(TensorCodec):
             self.layout = PackedLayout("codebook", bits, width)
 
     # ---- storage ------------------------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
         batch, heads, tokens, _ = x.shape
         index = torch.empty(batch, heads, tokens, self.subspaces, dtype=torch.long, device=x.device)
         for lo in range(0, tokens, ENCODE_BLOCK):

@@ -54,7 +54,8 @@ class TensorCodec(ABC):
     encodes_after_attention: bool = False
     keeps_host_copy: bool = False  # stored tokens change form as queries arrive: re-encoded from an fp16 host copy
     encode_on_side_stream: bool = False  # on CUDA, encode on a side stream until the codes are read (side_stream.py)
-    graph_encodable: bool = False  # encode reads no host position: a CUDA graph replays it at later ones (graphs.py)
+    # encode takes `start` as a 0-d device tensor too, and waits on nothing: a CUDA graph replays it (graphs.py)
+    graph_encodable: bool = False
     layout: PackedLayout | None = None  # set where a fused GPU kernel can read the packed form; else reference path
 
     def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
@@ -66,8 +67,9 @@ class TensorCodec(ABC):
         return visible - visible % self.unit
 
     @abstractmethod
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
-        """Compress tokens at absolute positions start .. start + n - 1 (n a multiple of `unit`)."""
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
+        """Compress tokens at absolute positions start .. start + n - 1 (n a multiple of `unit`); `start` is a 0-d
+        device tensor in a step captured for CUDA graphs, for codecs that are `graph_encodable`."""
 
     @abstractmethod
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
@@ -110,7 +112,7 @@ class Fp16Codec(TensorCodec):
     layout = PackedLayout("fp16")
     graph_encodable = True
 
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
         return {"x": x.to(torch.float16)}
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:

@@ -15,10 +15,12 @@ from kvtool.artifacts import Artifact
 from kvtool.models import Layout
 from kvtool.runtime.codebook import CodebookCodec, layer_codebooks
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, nonnegative, register_method
-from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_cos_sin, unapply_rope
+from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_from, unapply_rope
 
 
 class CoupledCodec(CodebookCodec):
+    graph_encodable = True
+
     def __init__(self, codebooks: torch.Tensor, bits: int, residual: int) -> None:
         super().__init__(codebooks, bits)
         self.residual = residual
@@ -37,15 +39,12 @@ class PreRopeKeys(CoupledCodec):
         readable = self.layout is not None and fixed_frequencies(model)  # indices of up to 8 bits, a fixed RoPE
         self.layout = PackedLayout("codebook_prerope", bits, self.width) if readable else None
 
-    def rotation(self, start: int, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        return rope_cos_sin(self.model, torch.arange(start, start + count, device=device))
-
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
-        return super().encode(unapply_rope(x.float(), *self.rotation(start, x.shape[2], x.device)), start)
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
+        return super().encode(unapply_rope(x.float(), *rope_from(self.model, start, x.shape[2], x.device)), start)
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         keys = super().decode(packed, start)
-        return apply_rope(keys, *self.rotation(start, keys.shape[2], keys.device))
+        return apply_rope(keys, *rope_from(self.model, start, keys.shape[2], keys.device))
 
     def scores(self, query: torch.Tensor, packed: Packed, start: int) -> torch.Tensor:
         return query @ self.decode(packed, start).transpose(-1, -2)

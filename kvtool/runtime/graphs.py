@@ -9,8 +9,9 @@ offset by a device-side step count (`GraphStep`); replay k sets the count to k a
 steps later, would have done. The host side of a replayed step is a few integer counters, moved by what the
 captured step moved them. Steps that change the cache otherwise (a key flush, the first steps) run eagerly.
 
-Served: caches whose codecs encode on the main stream without a host position (`TensorCodec.graph_encodable`),
-every layer on the fused kernels (DuoAttention's streaming windows included); sequences without padding.
+Served: caches whose codecs encode on the main stream from a device-side position (`TensorCodec.graph_encodable`:
+KIVI, KVQuant, CQ, fp16), every layer on the fused kernels (DuoAttention's streaming windows included); sequences
+without padding.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ class GraphStep:
         self.steps = torch.zeros((), dtype=torch.int64, device=device)
         self.span = span
 
+    def position(self, first: int, count: int) -> torch.Tensor:
+        """0-d: `first` in the captured step, `count` further on per step replayed."""
+        return self.steps * count + first
+
     def rows(self, first: int, count: int) -> torch.Tensor:
         """Rows first .. first + count - 1 of the captured step, `count` rows further on per step replayed."""
-        return torch.arange(first, first + count, device=self.steps.device) + self.steps * count
+        return torch.arange(count, device=self.steps.device) + self.position(first, count)
 
 
 def replayable_steps(cache, limit: int = MAX_SPAN) -> int:

@@ -31,7 +31,7 @@ class KiviKeys(TensorCodec):
         before = nonnegative(visible - 1)  # the buffer is flushed after the attention that fills it
         return before - before % self.unit
 
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
         if kernels.quantizable(x, self.bits, self.group_size):  # one launch instead of ~30 small ones
             from kvtool.runtime.kernels.quantize import quantize_channel_groups
 
@@ -66,7 +66,7 @@ class KiviValues(TensorCodec):
     def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
         return nonnegative(visible - 1 - self.residual)  # the newest token plus R before it stay fp16
 
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
         b, h, n, d = x.shape
         group = min(self.group_size, d)
         if kernels.quantizable(x, self.bits, group):  # one launch per decode step instead of ~30 small ones

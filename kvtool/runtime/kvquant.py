@@ -23,7 +23,7 @@ from kvtool.models import Layout
 from kvtool.runtime import kernels
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
 from kvtool.runtime.packing import pack_bits, unpack_bits
-from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_cos_sin, unapply_rope
+from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_from, unapply_rope
 
 MIN_HALF_RANGE = 1e-6  # a constant channel or token still normalizes to finite values
 
@@ -75,6 +75,8 @@ def value_outliers(flat: torch.Tensor, per_side: int) -> tuple[torch.Tensor, tor
 class NuqCodec(TensorCodec):
     """Dense nuq codes per head plus sparse fp16 outliers per token; subclasses say how tokens are normalized."""
 
+    graph_encodable = True
+
     def __init__(self, bits: int, codebook: Codebook, slots: int) -> None:
         self.bits, self.codebook, self.slots = bits, codebook, slots
 
@@ -125,11 +127,8 @@ class NuqKeys(NuqCodec):
         subset.midpoint, subset.half_range = self.midpoint[positions], self.half_range[positions]
         return subset
 
-    def rope(self, start: int, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        return rope_cos_sin(self.model, torch.arange(start, start + n, device=device))
-
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
-        rope = self.rope(start, x.shape[2], x.device)
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
+        rope = rope_from(self.model, start, x.shape[2], x.device)
         if kernels.nuq_encodable(x):
             return self.encode_by_kernel(x, rope=rope, midpoint=self.midpoint.to(x.device),
                                       half_range=self.half_range.to(x.device))
@@ -137,7 +136,7 @@ class NuqKeys(NuqCodec):
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         pre_rope = self.dequantize(packed)
-        return apply_rope(pre_rope, *self.rope(start, pre_rope.shape[2], pre_rope.device))
+        return apply_rope(pre_rope, *rope_from(self.model, start, pre_rope.shape[2], pre_rope.device))
 
     def quantize(self, pre_rope: torch.Tensor) -> Packed:
         normalized = (pre_rope - self.midpoint.to(pre_rope.device)) / self.half_range.to(pre_rope.device)
@@ -171,7 +170,7 @@ class NuqValues(NuqCodec):
     def for_heads(self, positions: list[int]) -> NuqValues:
         return self  # no per-head parameters: a token's range and outliers then span the subset's heads
 
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
         if kernels.nuq_encodable(x):
             return self.encode_by_kernel(x, per_head_vectors=self.per_head_vectors)
         x = x.float()

@@ -27,6 +27,12 @@ def rope_cos_sin(model, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return cos[0].float(), sin[0].float()
 
 
+def rope_from(model, start: int | torch.Tensor, count: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [count, D] at positions start .. start + count - 1 (`start` may be a 0-d device tensor: a CUDA
+    graph's step count moves it on)."""
+    return rope_cos_sin(model, torch.arange(count, device=device) + start)
+
+
 def fixed_frequencies(model) -> bool:
     """Whether the model's rotary embedding keeps one inv_freq at every length (what the decode kernel reads to
     rotate keys stored before RoPE); "dynamic" and "longrope" change it with the sequence length."""

@@ -182,7 +182,8 @@ class TokenStream:
             if self.codec.encode_on_side_stream and fresh.is_cuda:
                 self.encoding = SideEncode(self.codec, fresh, self.store_end)
             else:
-                self._append_packed(self.codec.encode(fresh, self.store_end), fresh.shape[2])
+                start = self.store_end if self.graph is None else self.graph.position(self.store_end, self.encoded)
+                self._append_packed(self.codec.encode(fresh, start), fresh.shape[2])
             self.store_end = encode_to
 
     def _append_packed(self, packed: Packed, tokens: int) -> None:

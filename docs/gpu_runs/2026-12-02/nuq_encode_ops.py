@@ -13,6 +13,7 @@ from kvtool import bench
 from kvtool.runtime.kernels import quantize
 from kvtool.runtime.kernels.quantize import nuq_encode
 from kvtool.runtime.kvquant import index_dtype
+from kvtool.runtime.rope import rope_from
 
 
 class CountOps(TorchDispatchMode):
@@ -32,8 +33,8 @@ channels = index_dtype(bench.KV_HEADS * bench.HEAD_DIM)
 paths = {
     "PyTorch encode (the codecs' path off CUDA)": lambda: (keys.encode(x, 4096), values.encode(x, 4096)),
     "nuq_encode kernel wrapper": lambda: (
-        nuq_encode(x, 3, keys.codebook.boundaries, keys.slots, channels, keys.rope(4096, 1, x.device), keys.midpoint,
-                   keys.half_range),
+        nuq_encode(x, 3, keys.codebook.boundaries, keys.slots, channels, rope_from(keys.model, 4096, 1, x.device),
+                   keys.midpoint, keys.half_range),
         nuq_encode(x, 3, values.codebook.boundaries, values.slots, channels)),
 }
 

@@ -1,10 +1,12 @@
 """Device-only: decode steps replayed from CUDA graphs (runtime/graphs.py) against eager steps, in a model: a
 SmolLM2-shaped model with random float16 weights, twin KIVI-2 caches (R = 128, and R = 32 for more flushes; and
-DuoAttention + KIVI-2 composed from artifacts: half the heads streaming, 64 sinks, a 256-token window), batch 2, a
+DuoAttention + KIVI-2 composed from artifacts: half the heads streaming, 64 sinks, a 256-token window; KVQuant-3,
+keys encoded before RoPE at device-side positions, uncalibrated: uniform signposts), batch 2, a
 300-token prompt, then 400 steps fed the eager twin's greedy tokens. Prints per artifact the largest logit
 difference / largest logit, whether the greedy tokens agree, how many steps were replayed, and whether the twins'
 caches hold the same tensors at the end.
-  python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py ["duo50+kivi2 window 256,..." (the artifacts to run)]"""
+  python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py ["duo50+kivi2 window 256,..." (the artifacts to run)]
+(KVQuant-3 added on 2026-12-02, later session: docs/gpu_runs/2026-12-02c.)"""
 import sys
 
 import torch
@@ -35,10 +37,17 @@ graphs.GraphedDecoder._replay = counted_replay
 duo_params = schema_for("duo").resolve_params({"streaming_fraction": 0.5, "sink": 64, "recent": 256})
 gates = torch.rand(config.num_hidden_layers, config.num_key_value_heads)
 duo = Artifact.build("duo", duo_params, fingerprint(model), {"head_map": gates, "retrieval": binarize(gates, duo_params)})
+layers, heads, dim = config.num_hidden_layers, config.num_key_value_heads, config.head_dim
+signposts = torch.linspace(-1, 1, 8).expand(layers, 8)
+thresholds = 4 * torch.ones(layers, heads, dim)
+kvquant = Artifact.build("kvquant", {"bits": 3}, fingerprint(model), {  # uniform signposts, identity Q-Norm
+    "key_signposts": signposts.clone(), "value_signposts": signposts.clone(), "key_lower": -thresholds,
+    "key_upper": thresholds, "qnorm": torch.tensor([1.0, 0.0]).expand(layers, 2, 2).clone()})
 ARTIFACTS = {
     "kivi2 R=128": [Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
     "kivi2 R=32": [Artifact.build("kivi", {"bits": 2, "residual": 32}, fingerprint(model))],
     "duo50+kivi2 window 256": [duo, Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
+    "kvquant3": [kvquant],
 }
 for name, artifacts in ARTIFACTS.items():
     if len(sys.argv) > 1 and name not in sys.argv[1].split(","):
