@@ -340,14 +340,15 @@ def _tensor_bytes(value) -> int:
 
 @torch.no_grad()
 def decode_seconds(model, cache, batch: int, steps: int) -> float:
-    """Seconds per decode step (greedy, batch of sequences), after two warm-up steps. At batch 1 kvtool's caches
-    replay CUDA graphs; larger batches step eagerly (GPU-bound, and a graph's room for its tails would take memory
-    the batch needs)."""
+    """Seconds per decode step (greedy, batch of sequences), after as many untimed steps, so that every kernel the
+    timed steps launch (key flushes, window drops, graph captures) is compiled before the clock starts (JIT compiles
+    inside the timed steps had doubled duo50+kivi2's latency at 8K). At batch 1 kvtool's caches replay CUDA graphs;
+    larger batches step eagerly (GPU-bound, and a graph's room for its tails would take memory the batch needs)."""
     from kvtool.runtime.generate import decoder
 
     step = decoder(model, cache, graphs=batch == 1)
     ids = torch.randint(0, model.config.vocab_size, (batch, 1), device=model.device)
-    for _ in range(2):
+    for _ in range(steps):
         ids = step(ids).argmax(-1, keepdim=True)
     torch.cuda.synchronize()
     start = time.perf_counter()
@@ -398,7 +399,7 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tu
     throughput, latency, longest = [], [], []
     for context in contexts if "e2e" in parts else []:
         for kind in kinds:
-            batch = max(1, int(_free_bytes() / seq_bytes[kind](context + steps + 2)))
+            batch = max(1, int(_free_bytes() / seq_bytes[kind](context + 2 * steps)))
             while True:
                 row = _measure(model, kind, batch, context, steps)
                 if "error" not in row or not row.pop("oom", False) or batch == 1:
@@ -431,7 +432,7 @@ def _measure(model, kind: str, batch: int, context: int, steps: int) -> dict:
     row = {"format": kind, "context": context, "batch": batch}
     torch.cuda.empty_cache()  # cached blocks are invisible to the driver, which Triton's module loads draw on
     try:
-        cache = make_cache(model, kind, batch, context, steps + 2)
+        cache = make_cache(model, kind, batch, context, 2 * steps)
         seconds = decode_seconds(model, cache, batch, steps)
         row.update({"ms/step": round(seconds * 1e3, 2), "tokens/s": round(batch / seconds, 1),
                     "cache GiB": round(cache_bytes(cache) / 2**30, 3)})
