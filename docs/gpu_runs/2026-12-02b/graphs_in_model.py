@@ -5,8 +5,11 @@ keys encoded before RoPE at device-side positions, uncalibrated: uniform signpos
 300-token prompt, then 400 steps fed the eager twin's greedy tokens. Prints per artifact the largest logit
 difference / largest logit, whether the greedy tokens agree, how many steps were replayed, and whether the twins'
 caches hold the same tensors at the end.
-  python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py ["duo50+kivi2 window 256,..." (the artifacts to run)]
-(KVQuant-3 added on 2026-12-02, later session: docs/gpu_runs/2026-12-02c.)"""
+  python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py ["duo50+kivi2 window 256,..." (the artifacts to run)] [control]
+(KVQuant-3 and `control` added on 2026-12-02, third session: docs/gpu_runs/2026-12-02c.) With `control` the second
+twin steps eagerly too, with the context split among twice the programs (launch mma:32/4/3/16): the differences
+that another order of summing alone makes in this model, to hold the graphs' differences against."""
+import contextlib
 import sys
 
 import torch
@@ -14,6 +17,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from kvtool import runtime
 from kvtool.artifacts import Artifact, schema_for
+from kvtool.bench import using_launch
 from kvtool.models import fingerprint
 from kvtool.runtime import graphs
 from kvtool.runtime.duo import binarize
@@ -36,7 +40,8 @@ def counted_replay(self, *args):
 graphs.GraphedDecoder._replay = counted_replay
 duo_params = schema_for("duo").resolve_params({"streaming_fraction": 0.5, "sink": 64, "recent": 256})
 gates = torch.rand(config.num_hidden_layers, config.num_key_value_heads)
-duo = Artifact.build("duo", duo_params, fingerprint(model), {"head_map": gates, "retrieval": binarize(gates, duo_params)})
+duo = Artifact.build("duo", duo_params, fingerprint(model),
+                     {"head_map": gates, "retrieval": binarize(gates, duo_params)})
 layers, heads, dim = config.num_hidden_layers, config.num_key_value_heads, config.head_dim
 signposts = torch.linspace(-1, 1, 8).expand(layers, 8)
 thresholds = 4 * torch.ones(layers, heads, dim)
@@ -49,6 +54,7 @@ ARTIFACTS = {
     "duo50+kivi2 window 256": [duo, Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
     "kvquant3": [kvquant],
 }
+control = len(sys.argv) > 2 and sys.argv[2] == "control"
 for name, artifacts in ARTIFACTS.items():
     if len(sys.argv) > 1 and name not in sys.argv[1].split(","):
         continue
@@ -58,13 +64,16 @@ for name, artifacts in ARTIFACTS.items():
     with torch.no_grad():
         token = forward(model, ids, eager, logits_to_keep=1).logits[:, -1:].argmax(-1)
         forward(model, ids, graphed, logits_to_keep=1)
-        eager_step, graphed_step = decoder(model, eager, graphs=False), decoder(model, graphed)
+        eager_step, graphed_step = decoder(model, eager, graphs=False), decoder(model, graphed, graphs=not control)
         for _ in range(400):
-            want, got = eager_step(token), graphed_step(token)
+            want = eager_step(token)
+            with using_launch("mma:32/4/3/16") if control else contextlib.nullcontext():
+                got = graphed_step(token)
             worst = max(worst, ((got.float() - want.float()).abs().max() / want.float().abs().max()).item())
             agree.append((got.argmax(-1) == want.argmax(-1)).float().mean().item())
             token = want.argmax(-1, keepdim=True)
     same = all(torch.equal(a, b) for one, other in zip(eager.streams(), graphed.streams())
                for a, b in zip([one.tail, *one.packed().values()], [other.tail, *other.packed().values()]))
-    print(f"{name}: 400 steps, batch 2: replayed {replays}; largest logit difference / largest logit {worst:.2e}; "
+    label = f"{name} (control: eager, twice the splits)" if control else name
+    print(f"{label}: 400 steps, batch 2: replayed {replays}; largest logit difference / largest logit {worst:.2e}; "
           f"greedy tokens agree {sum(agree) / len(agree):.3f}; caches equal at the end: {same}", flush=True)
