@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -443,32 +444,53 @@ def _measure(model, kind: str, batch: int, context: int, steps: int) -> dict:
     return row
 
 
-def plot(results: dict, path: Path) -> None:
-    """bench.png: attention time per step against context (batch 1 and 16) and e2e throughput per format."""
+def plot(results: dict, path: Path) -> bool:
+    """bench.png, a panel per part measured: attention time per step against context (one per batch), e2e
+    throughput, batch-1 latency, the longest context. False, and nothing written, where no part has rows to draw
+    (the check part alone)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    attention, e2e = results.get("attention", []), results.get("e2e", {}).get("throughput", [])
+    attention, e2e = results.get("attention", []), results.get("e2e", {})
     batches = sorted({row["batch"] for row in attention})
-    panels = len(batches) + bool(e2e)
-    fig, axes = plt.subplots(1, max(panels, 1), figsize=(5.5 * max(panels, 1), 4), squeeze=False)
-    for ax, batch in zip(axes[0], batches):
-        for name in dict.fromkeys(row["format"] for row in attention):
-            rows = [row for row in attention if row["format"] == name and row["batch"] == batch]
-            ax.plot([r["context"] for r in rows], [r["us"] for r in rows], marker="o", label=name)
-        ax.set(xscale="log", yscale="log", xlabel="context (tokens)", ylabel="µs per decode step (one layer)",
-               title=f"decode attention, batch {batch}")
-        ax.legend(fontsize=8)
-    if e2e:
-        ax = axes[0][-1]
-        labels = [f"{r['format']}\n{r['context'] // 1024}K, b={r['batch']}" for r in e2e]
-        ax.bar(range(len(e2e)), [r["tokens/s"] for r in e2e])
-        ax.set_xticks(range(len(e2e)), labels, fontsize=6, rotation=60)
-        ax.set(ylabel="tokens/s (summed over the batch)", title="end to end, largest batch that fits")
+    panels = [functools.partial(_attention_panel, attention, batch) for batch in batches]  # draw(ax) each
+    widths = [5.5] * len(panels)
+    for key, value, ylabel, title in [
+            ("throughput", "tokens/s", "tokens/s (summed over the batch)", "end to end, largest batch that fits"),
+            ("latency", "ms/step", "ms per token", "batch-1 latency"),
+            ("longest", "longest context decoded", "tokens (log)", "longest context, batch 1")]:
+        rows = [row for row in e2e.get(key, []) if value in row]  # rows that failed (out of memory say) left out
+        if rows:
+            panels.append(functools.partial(_bar_panel, rows, value, ylabel, title, log=key == "longest"))
+            widths.append(max(5.5, 0.4 * len(rows)))  # room for a label per bar
+    if not panels:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(sum(widths), 4), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})
+    for ax, draw in zip(axes[0], panels):
+        draw(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def _attention_panel(rows: list[dict], batch: int, ax) -> None:
+    for name in dict.fromkeys(row["format"] for row in rows):
+        mine = [row for row in rows if row["format"] == name and row["batch"] == batch]
+        ax.plot([r["context"] for r in mine], [r["us"] for r in mine], marker="o", label=name)
+    ax.set(xscale="log", yscale="log", xlabel="context (tokens)", ylabel="µs per decode step (one layer)",
+           title=f"decode attention, batch {batch}")
+    ax.legend(fontsize=8)
+
+
+def _bar_panel(rows: list[dict], value: str, ylabel: str, title: str, ax, log: bool = False) -> None:
+    labels = [f"{r['format']}\n{r['context'] // 1024}K, b={r['batch']}" for r in rows]
+    ax.bar(range(len(rows)), [r[value] for r in rows])
+    ax.set_xticks(range(len(rows)), labels, fontsize=6, rotation=60)
+    ax.set(ylabel=ylabel, title=title, yscale="log" if log else "linear")
 
 
 def run_bench(out_dir: str | Path, contexts: list[int] | None = None, batches: list[int] | None = None,
@@ -497,8 +519,8 @@ def run_bench(out_dir: str | Path, contexts: list[int] | None = None, batches: l
     if {"e2e", "latency", "longest"} & set(parts):
         results["e2e"] = e2e_bench(list(e2e_contexts), formats, parts=parts)
     (out / "bench.json").write_text(json.dumps(results, indent=1))
-    plot(results, out / "bench.png")
-    print(f"wrote {out / 'bench.json'} and {out / 'bench.png'}", flush=True)
+    plotted = plot(results, out / "bench.png")
+    print(f"wrote {out / 'bench.json'}" + (f" and {out / 'bench.png'}" if plotted else ""), flush=True)
     if as_json:
         print(json.dumps(results))
     return results
