@@ -22,7 +22,7 @@ from kvtool.runtime import kernels
 from kvtool.runtime.cache import CompressedCache, CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
-from kvtool.runtime.graphs import GraphStep, counter_fields, replayable_steps
+from kvtool.runtime.graphs import GraphStep, advance, counter_fields, replayable_steps, window_fields
 from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
@@ -158,19 +158,23 @@ def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
     for stream in graphed.streams():
         stream.make_room(span)
     fields = counter_fields(graphed)
-    captured = [getattr(obj, name) for obj, name in fields]
-    step, moves, worst = GraphStep(q.device, span), None, 0.0
+    read = fields + window_fields(graphed)  # every host integer the captured step read
+    captured = [getattr(obj, name) for obj, name in read]
+    state, step, moves, worst = captured, GraphStep(q.device, span), None, 0.0
     for t in range(prompt, total):
-        for obj, name, value in zip(*zip(*fields), captured):
+        for (obj, name), value in zip(read, captured):
             setattr(obj, name, value)
         step.steps.fill_(t - prompt)
         with graphed.graph_step(step):
             graphed.layers[0].update(k[:, :, t : t + 1], v[:, :, t : t + 1])
             mask = (torch.arange(total) <= t).expand(batch, total)  # what the captured step computes on the device
             got = kernels.attend_decode(graphed.layers[0], q[:, :, t : t + 1], mask[:, None, None], 0.125, None)
-        moves = moves or [getattr(obj, name) - value for (obj, name), value in zip(fields, captured)]
-        for (obj, name), value, move in zip(fields, captured, moves):
-            setattr(obj, name, value + move * (t - prompt + 1))
+        if moves is None:  # what the captured step moved, as GraphedDecoder._capture records it
+            moves = [(obj, name, getattr(obj, name) - value) for (obj, name), value in zip(fields, captured)]
+        for (obj, name), value in zip(read, state):  # the host state a replay finds, moved as a replay moves it
+            setattr(obj, name, value)
+        advance(graphed, moves)
+        state = [getattr(obj, name) for obj, name in read]
         eager.layers[0].update(k[:, :, t : t + 1], v[:, :, t : t + 1])
         want = kernels.attend_decode(eager.layers[0], q[:, :, t : t + 1], None, 0.125, None).float()
         worst = max(worst, ((got.float() - want).abs().max() / want.abs().max()).item())
@@ -282,6 +286,8 @@ def run_all() -> dict[str, float]:
     results.update({f"graph/{case}": replay_error(case) for case in (
         "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi",
         "kvquant3_outliers_sinks", "cq_2dims_8bits_window")})
+    # replays of the steps at 214 .. 217, across the keys' window drop at 216
+    results["graph/kivi2_sinks_recent_window_drop"] = replay_error("kivi2_sinks_recent", prompt=214)
     return results
 
 

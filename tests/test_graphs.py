@@ -29,8 +29,9 @@ def filled_cache(groups: list[HeadGroup], tokens: int) -> CompressedCache:
 
 def test_replays_run_until_a_step_changes_the_cache_otherwise():
     """KIVI with R = 32: a value is encoded at every step, a group of 32 keys at positions 224, 256, ...: after 200
-    tokens, the steps at 200 .. 223 encode alike; the flush at 224 stands alone. Windows drop alike too; QAQ, whose
-    values wait for attention, is never replayed."""
+    tokens, the steps at 200 .. 223 encode alike; the flush at 224 stands alone. A window's drops do not end a
+    replay (replays redo them on host bounds); KVQuant's steps are all alike (keys encoded at a device-side
+    position); QAQ, whose values wait for attention, is never replayed."""
     kivi = lambda: HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32))  # noqa: E731
     assert replayable_steps(filled_cache([kivi()], 200)) == 24
     assert replayable_steps(filled_cache([kivi()], 200), limit=5) == 5
@@ -39,9 +40,10 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     wider.layers.append(filled_cache([kivi()], 200).layers[0])  # a layer of other settings is simulated apart
     assert replayable_steps(wider) == 24
     # 4 sinks and a window of 64: a value encoded and one dropped at every step; the key store [132, 196) drops a
-    # group when the query at 226 needs positions from 164 on (and flushes at 228)
+    # group when the query at 226 needs positions from 164 on, which replays redo on host bounds; the flush at 228
+    # stands alone
     windowed = HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32), sink=4, recent=64)
-    assert replayable_steps(filled_cache([windowed], 200)) == 26
+    assert replayable_steps(filled_cache([windowed], 200)) == 28
     # KVQuant encodes every token at its position, which a replay takes from the device: every step alike
     signposts = torch.linspace(-1, 1, 8)
     keys = NuqKeys(3, Codebook(signposts), -torch.ones(2, 16), torch.ones(2, 16), 1, llama3_rotary(16))

@@ -4,10 +4,11 @@ steps after it.
 At batch 1 an eager decode step through the fused kernels is host-bound: Python bookkeeping and ~4 Triton launches
 per layer cost the host more than the GPU's work (docs/gpu.md). Between two key flushes, though, every step
 changes the cache alike: each stream appends one token to its fp16 tail and its store gains the same number of
-tokens (a KIVI value leaving its window; no key). So one step is captured with every write, read and kernel bound
+tokens (a KIVI value leaving its window; no key); a window dropping stored tokens moves host bounds only. So one step is captured with every write, read and kernel bound
 offset by a device-side step count (`GraphStep`); replay k sets the count to k and does what that step, launched k
 steps later, would have done. The host side of a replayed step is a few integer counters, moved by what the
-captured step moved them. Steps that change the cache otherwise (a key flush, the first steps) run eagerly.
+captured step moved them, and what windows drop (host bounds only: the data stays where the capture read it).
+Steps that change the cache otherwise (a key flush, the first steps) run eagerly.
 
 Served: caches whose codecs encode on the main stream from a device-side position (`TensorCodec.graph_encodable`:
 KIVI, KVQuant, CQ, fp16), every layer on the fused kernels (DuoAttention's streaming windows included); sequences
@@ -68,13 +69,29 @@ def _stream_key(stream) -> tuple | None:
 
 
 def counter_fields(cache) -> list[tuple[object, str]]:
-    """The host integers a decode step moves (lengths, store and tail bounds, buffer bounds), as (object, name)."""
+    """The host integers every decode step moves alike (lengths, store ends, tail bounds, buffer ends), as (object,
+    name). What windows drop is not among them: `advance` redoes it per step (`window_fields`)."""
     fields = [(layer, "length") for layer in cache.layers]
     for stream in cache.streams():
-        fields += [(stream, name) for name in ("length", "store_start", "store_end", "tail_start")]
-        fields += [(buffer, name) for buffer in (stream.tail_buffer, *stream.buffers.values()) for name in
-                   ("begin", "end")]
+        fields += [(stream, name) for name in ("length", "store_end", "tail_start")]
+        fields += [(stream.tail_buffer, "begin"), (stream.tail_buffer, "end")]
+        fields += [(buffer, "end") for buffer in stream.buffers.values()]
     return fields
+
+
+def window_fields(cache) -> list[tuple[object, str]]:
+    """The host integers window drops move: store starts and the fronts of the stores' buffers."""
+    return [(obj, name) for stream in cache.streams()
+            for obj, name in [(stream, "store_start"), *((buffer, "begin") for buffer in stream.buffers.values())]]
+
+
+def advance(cache, moves: list[tuple[object, str, int]]) -> None:
+    """The host side of a replayed step: the counters moved as the captured step moved them, then what windows drop
+    (the data stays where the capture found it)."""
+    for obj, name, change in moves:
+        setattr(obj, name, getattr(obj, name) + change)
+    for stream in cache.streams():
+        stream.drop_out_of_window()
 
 
 class GraphedDecoder:
@@ -139,6 +156,5 @@ class GraphedDecoder:
         self.step.steps.fill_(position - self.first)
         self.ids.copy_(ids)
         self.graph.replay()
-        for obj, name, change in self.moves:
-            setattr(obj, name, getattr(obj, name) + change)
+        advance(self.cache, self.moves)
         return self.logits

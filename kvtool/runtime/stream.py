@@ -198,9 +198,10 @@ class TokenStream:
             self._append_packed(encoding.result(), encoding.tokens)
 
     def steps_alike(self, limit: int) -> int:
-        """How many decode steps from now (at most `limit`) change this stream alike: each encodes as many tokens and
-        drops as many from a window, and a window's first visible position moves on by one. A CUDA graph captured at
-        the first replays the others (graphs.py); 0 where this stream cannot be replayed."""
+        """How many decode steps from now (at most `limit`) change this stream alike: each encodes as many tokens, and
+        a window's first visible position moves on by one (what a window drops moves host bounds only, which a
+        replay redoes: `drop_out_of_window`). A CUDA graph captured at the first replays the others (graphs.py); 0
+        where this stream cannot be replayed."""
         codec = self.codec
         if codec.encodes_after_attention or codec.encode_on_side_stream or self.host is not None or \
                 self.length < self.sink:
@@ -215,10 +216,9 @@ class TokenStream:
             if self.recent is not None and held_from(store_start, store_end, tail_start) > length - self.recent:
                 return step  # the window's start is not yet what bounds the kernel's first position
             tail_start = max(tail_start, store_end)
-            dropped = self._window_drop(length, store_start, store_end)
-            store_start += dropped
-            first = first or (encoded, dropped)
-            if (encoded, dropped) != first:
+            store_start += self._window_drop(length, store_start, store_end)
+            first = encoded if first is None else first
+            if encoded != first:
                 return step
         return limit
 
@@ -235,6 +235,11 @@ class TokenStream:
         if self.store_end > self.tail_start:
             self.tail_buffer.drop_front(self.store_end - self.tail_start)
             self.tail_start = self.store_end
+        self.drop_out_of_window()
+
+    def drop_out_of_window(self) -> None:
+        """Drop the stored units the next query no longer sees. Host bounds move, no data: a CUDA graph's replays
+        keep reading the store where its capture found it (graphs.py)."""
         drop = self._window_drop(self.length, self.store_start, self.store_end)
         if drop > 0:
             stored = self.store_end - self.store_start
