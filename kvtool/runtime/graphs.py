@@ -4,7 +4,7 @@ steps after it.
 At batch 1 an eager decode step through the fused kernels is host-bound: Python bookkeeping and ~4 Triton launches
 per layer cost the host more than the GPU's work (docs/gpu.md). Between two key flushes, though, every step
 changes the cache alike: each stream appends one token to its fp16 tail and its store gains the same number of
-tokens (a KIVI value leaving its window; no key); a window dropping stored tokens moves host bounds only. So one step is captured with every write, read and kernel bound
+tokens (a KIVI value leaving its window; no key). So one step is captured with every write, read and kernel bound
 offset by a device-side step count (`GraphStep`); replay k sets the count to k and does what that step, launched k
 steps later, would have done. The host side of a replayed step is a few integer counters, moved by what the
 captured step moved them, and what windows drop (host bounds only: the data stays where the capture read it).
