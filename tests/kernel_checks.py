@@ -22,7 +22,7 @@ from kvtool.runtime import kernels
 from kvtool.runtime.cache import CompressedCache, CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
-from kvtool.runtime.graphs import GraphStep, advance, counter_fields, replayable_steps, window_fields
+from kvtool.runtime.graphs import GraphStep, advance, counter_fields, moves_since, replayable_steps, window_fields
 from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
@@ -170,7 +170,7 @@ def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
             mask = (torch.arange(total) <= t).expand(batch, total)  # what the captured step computes on the device
             got = kernels.attend_decode(graphed.layers[0], q[:, :, t : t + 1], mask[:, None, None], 0.125, None)
         if moves is None:  # what the captured step moved, as GraphedDecoder._capture records it
-            moves = [(obj, name, getattr(obj, name) - value) for (obj, name), value in zip(fields, captured)]
+            moves = moves_since(fields, captured)
         for (obj, name), value in zip(read, state):  # the host state a replay finds, moved as a replay moves it
             setattr(obj, name, value)
         advance(graphed, moves)

@@ -85,6 +85,12 @@ def window_fields(cache) -> list[tuple[object, str]]:
             for obj, name in [(stream, "store_start"), *((buffer, "begin") for buffer in stream.buffers.values())]]
 
 
+def moves_since(fields: list[tuple[object, str]], before: list[int]) -> list[tuple[object, str, int]]:
+    """(object, counter, change) of the `fields` that moved since they held `before`: what a captured step moved."""
+    return [(obj, name, getattr(obj, name) - old) for (obj, name), old in zip(fields, before)
+            if getattr(obj, name) != old]
+
+
 def advance(cache, moves: list[tuple[object, str, int]]) -> None:
     """The host side of a replayed step: the counters moved as the captured step moved them, then what windows drop
     (the data stays where the capture found it)."""
@@ -146,8 +152,7 @@ class GraphedDecoder:
         self.graph = torch.cuda.CUDAGraph()
         with self.cache.graph_step(GraphStep(ids.device, span)) as self.step, torch.cuda.graph(self.graph):
             self.logits = self._forward(self.ids, start, self.step)
-        self.moves = [(obj, name, getattr(obj, name) - old) for (obj, name), old in zip(fields, before)
-                      if getattr(obj, name) != old]
+        self.moves = moves_since(fields, before)
         self.first, self.end = start, start + span
         self.graph.replay()  # the captured step itself: the step count is 0
         return self.logits

@@ -206,7 +206,7 @@ class TokenStream:
         if codec.encodes_after_attention or codec.encode_on_side_stream or self.host is not None or \
                 self.length < self.sink:
             return 0
-        store_start, store_end, tail_start, first = self.store_start, self.store_end, self.tail_start, None
+        store_start, store_end, tail_start, per_step = self.store_start, self.store_end, self.tail_start, None
         for step in range(limit):  # the step's append, encode and settle, on host integers
             length = self.length + step + 1
             encoded = max(self.fp_from(length - 1) - store_end, 0)
@@ -217,8 +217,8 @@ class TokenStream:
                 return step  # the window's start is not yet what bounds the kernel's first position
             tail_start = max(tail_start, store_end)
             store_start += self._window_drop(length, store_start, store_end)
-            first = encoded if first is None else first
-            if encoded != first:
+            per_step = encoded if per_step is None else per_step
+            if encoded != per_step:
                 return step
         return limit
 
