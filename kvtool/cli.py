@@ -329,7 +329,8 @@ def bench(
     launches: str = typer.Option("auto", "--launches", help="Decode kernel launch shapes that check and attention "
                                  "time side by side, comma-separated: auto (the defaults), or a fast path with its "
                                  "shape, e.g. mma:32/2/2/16 (scalar codes), mma_batched:16/1/3/32 (scalar codes, "
-                                 "many heads x sequences) or adc:16/2/1/8 (codebook codes) = "
+                                 "many heads x sequences), adc:16/2/1/8 (codebook codes) or generic:32/4/1/8 "
+                                 "(layouts without a fast path: KVQuant, CQ, QAQ) = "
                                  "block_n/num_warps/num_stages/programs_per_sm."),
     as_json: bool = typer.Option(False, "--json", help="Also print all results as one JSON line."),
 ) -> None:

@@ -85,6 +85,8 @@ PRE_ROPE_CASES = {  # keys stored before RoPE (generic tiles). KVQuant: nuq code
     "kvquant4_duo_split":  # a subset of the heads: thresholds sliced, outlier offsets within the subset
         lambda: [HeadGroup([1], *(c.for_heads([1]) for c in kvquant_codecs(4, 1, 2))),
                  HeadGroup([0], Fp16Codec(), Fp16Codec(), 4, 40)],
+    "kvquant6_wide_codes": lambda: [HeadGroup([0, 1], *kvquant_codecs(6, 1, 1))],  # octets of 48 bits
+    "kvquant3_sinks_window": lambda: [HeadGroup([0, 1], *kvquant_codecs(3, 2, 4), sink=4, recent=64)],
     "cq_2dims_8bits_window": lambda: [cq_group([0, 1])],
     "cq_4dims_4bits_no_window": lambda: [cq_group([0, 1], width=4, bits=4, residual=0)],
 }
@@ -108,8 +110,9 @@ ADC_CASES = {  # every key and value from codebooks: the adc path
 
 
 def decode_error(case: str, padded: bool = False, softcap: float | None = None, prompt: int = 190,
-                 steps: int = 5) -> float:
-    """Largest |fused - reference| / max|reference| over decode steps after a chunked prompt."""
+                 steps: int = 5, offset: int = 0) -> float:
+    """Largest |fused - reference| / max|reference| over decode steps after a chunked prompt; `offset` tokens
+    appended before it (not attended: far positions for windowed groups)."""
     torch.manual_seed(hash(case) % 1000)
     batch, kv_heads, q_heads = 2, 2, 8
     total = prompt + steps
@@ -121,6 +124,10 @@ def decode_error(case: str, padded: bool = False, softcap: float | None = None, 
     cases = {**CASES, **ADC_CASES, **PRE_ROPE_CASES, **MIXED_WIDTH_CASES}
     fused, reference = (CompressedLayer(cases[case](), kv_heads) for _ in range(2))
     reference.fusable = False  # the reference path on CUDA too (the GPU runs these checks at HEAD_DIM 128)
+    for lo in range(0, offset, 8192):
+        far = torch.randn(2, batch, kv_heads, min(8192, offset - lo), HEAD_DIM).half()
+        for layer in (fused, reference):
+            layer.update(far[0], far[1])
     for layer in (fused, reference):
         for lo in range(0, prompt, 64):
             hi = min(lo + 64, prompt)
@@ -258,11 +265,14 @@ def adc_errors() -> dict[str, float]:
 
 
 def pre_rope_errors() -> dict[str, float]:
-    """Keys rotated in the kernel. KVQuant: 2-4 bits, key and value outliers, per-head value vectors, fp16 sinks, a
-    Duo split; CQ: 2 and 4 channels per code, with and without the fp16 window; left padding with softcap."""
+    """Keys rotated in the kernel. KVQuant: 2-4 and 6 bits, key and value outliers, per-head value vectors, fp16
+    sinks, a Duo split, a window at positions past 131,072; CQ: 2 and 4 channels per code, with and without the fp16
+    window; left padding with softcap."""
     results = {f"decode/prerope/{case}": decode_error(case) for case in PRE_ROPE_CASES}
     results["decode/prerope/kvquant3_left_padding_softcap"] = decode_error("kvquant3_outliers_sinks", padded=True,
                                                                           softcap=5.0, prompt=330)
+    # the kernel sums angles from a split's first tile; the reference rounds position x inv_freq (docs/gpu.md)
+    results["decode/prerope/kvquant3_window_at_131072"] = decode_error("kvquant3_sinks_window", offset=131072)
     return results
 
 

@@ -53,6 +53,8 @@ LAUNCH = {
     "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
     "mma_batched": Launch(block_n=16, num_warps=1, num_stages=3, programs_per_sm=32),  # H200 sweeps (docs/gpu.md)
     "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=8),  # best of the H200 sweep (docs/gpu.md)
+    # layouts without a fast path (KVQuant, CQ, QAQ): decoded in registers; pipelined stages cost shared memory
+    "generic": Launch(block_n=16, num_warps=4, num_stages=1, programs_per_sm=8),  # H200 sweep (docs/gpu.md)
 }
 BATCHED_MIN_TOKENS = 384  # scalar codes take "mma_batched" when its programs get at least this many positions each
 # the merge kernel's tile: partials weighed at a time x output channels per program ([512, 128] spilled registers)
@@ -79,16 +81,32 @@ def _centroids(book, rows, row_ok, SUBS: tl.constexpr, BITS: tl.constexpr, WIDTH
 
 
 @triton.jit
-def _rope(x, pos, aux, D: tl.constexpr):
-    """Keys stored before RoPE [N, D], rotated at their positions as runtime/rope.py's apply_rope with the model's
-    rotary embedding: halves (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin), the angle position x inv_freq (one per
-    pair of channels: half the cos/sin of a per-channel form), times its attention scaling."""
-    inv_freq, rope_scale = aux[5], aux[6]
-    angle = pos.to(tl.float32)[:, None] * tl.load(inv_freq + tl.arange(0, D // 2))[None, :]
-    cos, sin = tl.cos(angle) * rope_scale, tl.sin(angle) * rope_scale
+def _rope(x, cos, sin, D: tl.constexpr):
+    """Keys stored before RoPE [N, D] rotated as runtime/rope.py's apply_rope: halves (x1, x2) -> (x1 cos - x2 sin,
+    x2 cos + x1 sin), with cos and sin [N, D / 2] of their positions (one angle per pair of channels)."""
     x1, x2 = tl.split(tl.permute(tl.reshape(x, (x.shape[0], 2, D // 2)), (0, 2, 1)))
     rotated = tl.join(x1 * cos - x2 * sin, x2 * cos + x1 * sin)  # [N, D/2, 2]
     return tl.reshape(tl.permute(rotated, (0, 2, 1)), (x.shape[0], D))
+
+
+@triton.jit
+def _turn(cos, sin, by_cos, by_sin):
+    """cos and sin of the angles plus the angles of (by_cos, by_sin)."""
+    return cos * by_cos - sin * by_sin, sin * by_cos + cos * by_sin
+
+
+@triton.jit
+def _rope_start(inv_freq, rope_scale, start, BLOCK_N: tl.constexpr, D: tl.constexpr):
+    """What the generic loop rotates pre-RoPE keys with, tile after tile from `start` (the model's rotary embedding:
+    angle position x inv_freq, cos and sin times its attention scaling): cos and sin at the first tile's start
+    [D / 2], of the offsets in a tile [BLOCK_N, D / 2] and of one tile's advance [D / 2]. Summing angles so keeps
+    sin and cos out of the loop (computed per element or per tile, their slow paths for large angles took most of
+    kvquant3's instructions); it differs from the reference's float32 product by that product's rounding."""
+    frequency = tl.load(inv_freq + tl.arange(0, D // 2))
+    angle = start.to(tl.float32) * frequency
+    offset = tl.arange(0, BLOCK_N).to(tl.float32)[:, None] * frequency[None, :]
+    return (tl.cos(angle) * rope_scale, tl.sin(angle) * rope_scale, tl.cos(offset), tl.sin(offset),
+            tl.cos(BLOCK_N * frequency), tl.sin(BLOCK_N * frequency))
 
 
 @triton.jit
@@ -97,16 +115,15 @@ def _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, 
     """float32 [N, D] of KVQuant's stores (runtime/kvquant.py), keys before RoPE: nuq codes (pack_bits order) read
     through the codebook's levels, scaled per channel (keys: scale/min = the thresholds' half range and midpoint
     [heads, D]) or per token (values: [B, vectors, n]), and the sparse fp16 outliers written back."""
-    levels, out_index, out_value, o_sb, o_sn = aux[0], aux[1], aux[2], aux[3], aux[4]
+    levels = aux[0]
     dims = tl.arange(0, D)
-    bit = dims * BITS
-    rows = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + (bit // 8)[None, :]
-    raw = tl.load(rows, mask=in_store[:, None], other=0).to(tl.int32)
-    if 8 % BITS != 0:  # a code may straddle two bytes
-        last = (dims * BITS + BITS - 1) // 8 > bit // 8
-        raw |= tl.load(rows + 1, mask=in_store[:, None] & last[None, :], other=0).to(tl.int32) << 8
-    code = (raw >> (bit % 8)[None, :]) & ((1 << BITS) - 1)
-    level = tl.load(levels + code)
+    # 8 codes fill BITS bytes: byte k of every octet loaded as one [N, D / 8] tile, the octet's bits made one word
+    octets = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + (tl.arange(0, D // 8) * BITS)[None, :]
+    word = tl.zeros([idx.shape[0], D // 8], tl.int32 if BITS <= 4 else tl.int64)
+    for k in tl.static_range(BITS):
+        word |= tl.load(octets + k, mask=in_store[:, None], other=0).to(word.dtype) << (8 * k)
+    code = (word[:, :, None] >> (tl.arange(0, 8) * BITS)[None, None, :]) & ((1 << BITS) - 1)
+    level = tl.load(levels + tl.reshape(code, (idx.shape[0], D)))
     if KIND == 4:
         x = level * tl.load(scale_ptr + h * g_sh + dims)[None, :] + tl.load(min_ptr + h * g_sh + dims)[None, :]
     else:
@@ -114,19 +131,21 @@ def _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, 
         half_range = tl.load(scale_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
         midpoint = tl.load(min_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
         x = level * half_range[:, None] + midpoint[:, None]
-    return _outliers(x, idx, b, h * D + dims, in_store, aux, SLOTS)
+    return _outliers(x, idx, b, (h * D).to(tl.int32), in_store, aux, SLOTS)
 
 
 @triton.jit
-def _outliers(x, idx, b, flat, in_store, aux, SLOTS: tl.constexpr):
+def _outliers(x, idx, b, head_first, in_store, aux, SLOTS: tl.constexpr):
     """x [N, D] with the sparse fp16 outliers of its tokens written back: SLOTS (index, value) pairs per token, the
-    index counting in the token's [heads x head_dim] vector (`flat`: x's columns there)."""
+    index counting in the token's [heads x head_dim] vector, where x's columns start at `head_first` (int32: 64-bit
+    compares cost twice the instructions)."""
     out_index, out_value, o_sb, o_sn = aux[1], aux[2], aux[3], aux[4]
+    columns = tl.arange(0, x.shape[1])
     for slot in tl.static_range(SLOTS):
         o_offs = b * o_sb + idx * o_sn + slot
-        where = tl.load(out_index + o_offs, mask=in_store, other=-1).to(tl.int32)
+        column = tl.load(out_index + o_offs, mask=in_store, other=-1).to(tl.int32) - head_first
         value = tl.load(out_value + o_offs, mask=in_store, other=0.0).to(tl.float32)
-        x = tl.where(where[:, None] == flat[None, :], value[:, None], x)
+        x = tl.where(column[:, None] == columns[None, :], value[:, None], x)
     return x
 
 
@@ -139,7 +158,7 @@ def _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, lo_ptr, hi_ptr, g_sb, g_sn
     aux[0]: the codec's row table [n, 2] (int32 first row, width)."""
     first = tl.load(aux[0] + idx * 2, mask=in_store, other=0).to(tl.int64)
     width = tl.load(aux[0] + idx * 2 + 1, mask=in_store, other=0)
-    flat = h * D + tl.arange(0, D)
+    flat = (h * D).to(tl.int32) + tl.arange(0, D)
     rows = codes_ptr + b * c_sb + (flat // 8)[None, :]
     code = tl.zeros([BLOCK_N, D], tl.int32)
     for k in tl.static_range(MAX_BITS):
@@ -150,23 +169,24 @@ def _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, lo_ptr, hi_ptr, g_sb, g_sn
     hi = tl.load(hi_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
     step = tl.maximum(hi - lo, 1e-8) / tl.exp2(width.to(tl.float32))
     x = lo[:, None] + (code.to(tl.float32) + 0.5) * step[:, None]
-    return _outliers(x, idx, b, flat, in_store, aux, SLOTS)
+    return _outliers(x, idx, b, (h * D).to(tl.int32), in_store, aux, SLOTS)
 
 
 @triton.jit
-def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
+def _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
                  in_store, aux, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
                  GROUP: tl.constexpr):
-    """float16 [BLOCK_N, D] of the packed store at positions `pos` (rows outside `in_store` read as 0). `aux`: what
-    KVQuant's and QAQ's layouts read besides (levels or QAQ's row table, outlier index and value, their batch and
-    token strides; GROUP = their slots) and the rotation of keys stored before RoPE (inv_freq, RoPE scale)."""
-    idx = pos - store_start
+    """float16 [BLOCK_N, D] of the packed store at positions start .. start + BLOCK_N - 1 (rows outside `in_store`
+    read as 0). `aux`: what KVQuant's and QAQ's layouts read besides (levels or QAQ's row table, outlier index and
+    value, their batch and token strides; GROUP = their slots) and, for keys stored before RoPE, the cos and sin
+    [BLOCK_N, D / 2] of these positions."""
+    idx = start - store_start + tl.arange(0, BLOCK_N)
     dims = tl.arange(0, D)
     if KIND == 4 or KIND == 5:
         x = _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, aux,
                       D, KIND, BITS, GROUP)
         if KIND == 4:
-            x = _rope(x, pos, aux, D)
+            x = _rope(x, aux[5], aux[6], D)
         x = x.to(tl.float16)
     elif KIND == 7:
         x = _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, scale_ptr, min_ptr, g_sb, g_sn, in_store, aux, D,
@@ -178,7 +198,7 @@ def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_s
         rows = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn
         x = _centroids(scale_ptr + h * g_sh, rows, in_store[:, None], D // GROUP, BITS, GROUP)
         if KIND == 6:  # CQ's keys, coded before RoPE
-            x = _rope(x, pos, aux, D)
+            x = _rope(x, aux[5], aux[6], D)
         x = x.to(tl.float16)
     else:
         PER: tl.constexpr = 8 // BITS
@@ -200,24 +220,19 @@ def _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_s
 @triton.jit
 def _read_tokens(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, tail_ptr, t_sb,
                  t_sh, t_sn, store_start, store_end, tail_start, length, aux, D: tl.constexpr,
-                 BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr, GROUP: tl.constexpr):
-    """float16 [BLOCK_N, D] of one stream at positions start .. start + BLOCK_N - 1: store first, then the tail."""
+                 BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr, GROUP: tl.constexpr,
+                 TAIL: tl.constexpr):
+    """float16 [BLOCK_N, D] of one stream at positions start .. start + BLOCK_N - 1: store first, then (TAIL: the
+    tile reaches past the store) the fp16 tail."""
     pos = start + tl.arange(0, BLOCK_N)
-    dims = tl.arange(0, D)
     in_store = (pos >= store_start) & (pos < store_end)
-    if start + BLOCK_N <= store_end:  # the common case reads codes only
-        x = _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
-                         in_store, aux, D, BLOCK_N, KIND, BITS, GROUP)
-    else:
+    x = _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
+                     in_store, aux, D, BLOCK_N, KIND, BITS, GROUP)
+    if TAIL:
         in_tail = (pos >= store_end) & (pos >= tail_start) & (pos < length)
-        tail = tl.load(tail_ptr + b * t_sb + h * t_sh + (pos - tail_start)[:, None] * t_sn + dims[None, :],
-                       mask=in_tail[:, None], other=0.0).to(tl.float16)
-        if start < store_end:
-            stored = _read_stored(pos, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn,
-                                  store_start, in_store, aux, D, BLOCK_N, KIND, BITS, GROUP)
-            x = tl.where(in_store[:, None], stored, tail)
-        else:
-            x = tail
+        rows = tail_ptr + b * t_sb + h * t_sh + (pos - tail_start)[:, None] * t_sn
+        tail = tl.load(rows + tl.arange(0, D)[None, :], mask=in_tail[:, None], other=0.0).to(tl.float16)
+        x = tl.where(in_store[:, None], x, tail)
     return x
 
 
@@ -589,22 +604,40 @@ def _decode_split_kernel(
             p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap,
                                                  SOFTCAP)
             acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
-        k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, inv_freq, rope_scale)  # _read_stored's `aux`
-        v_aux = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, inv_freq, rope_scale)
-        for start in range(lo, hi, BLOCK_N):  # the edges, the fp16 tail (a split never reaches into the fast range)
-            pos = start + tl.arange(0, BLOCK_N)
-            valid = (pos < hi) & (pos >= first)
-            k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr,
-                             kt_sb, kt_sh, kt_sn, k_store_start, k_store_end, k_tail_start, length, k_aux, D,
-                             BLOCK_N, K_KIND, K_BITS, K_GROUP)
-            v = _read_tokens(start, b, h, vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr,
-                             vt_sb, vt_sh, vt_sn, v_store_start, v_store_end, v_tail_start, length, v_aux, D,
-                             BLOCK_N, V_KIND, V_BITS, V_GROUP)
-            if HAS_MASK:
-                valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
-            p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap,
-                                                 SOFTCAP)
-            acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
+        v_aux = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn)  # _read_stored's `aux`
+        PRE_ROPE: tl.constexpr = K_KIND == 4 or K_KIND == 6
+        if PRE_ROPE:
+            tile_cos, tile_sin, offset_cos, offset_sin, turn_cos, turn_sin = _rope_start(inv_freq, rope_scale, lo,
+                                                                                         BLOCK_N, D)
+        # the edges, the fp16 tail (a split never reaches into the fast range): first the tiles inside both stores,
+        # then those that reach past one, each loop compiled with what it reads (a branch per tile between the
+        # two made Triton decode the store twice, in the layout of each use)
+        whole = lo + tl.maximum(tl.minimum(tl.minimum(k_store_end, v_store_end), hi) - lo, 0) // BLOCK_N * BLOCK_N
+        for tail_pass in tl.static_range(2):
+            if tail_pass == 1:
+                begin, end = whole, hi
+            else:
+                begin, end = lo, whole
+            for start in range(begin, end, BLOCK_N):
+                if PRE_ROPE:  # the keys' cos and sin at positions start + [0, BLOCK_N)
+                    cos, sin = _turn(tile_cos[None, :], tile_sin[None, :], offset_cos, offset_sin)
+                    k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, cos, sin)
+                    tile_cos, tile_sin = _turn(tile_cos, tile_sin, turn_cos, turn_sin)
+                else:
+                    k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn)
+                pos = start + tl.arange(0, BLOCK_N)
+                valid = (pos < hi) & (pos >= first)
+                k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn,
+                                 kt_ptr, kt_sb, kt_sh, kt_sn, k_store_start, k_store_end, k_tail_start, length, k_aux,
+                                 D, BLOCK_N, K_KIND, K_BITS, K_GROUP, tail_pass == 1)
+                v = _read_tokens(start, b, h, vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn,
+                                 vt_ptr, vt_sb, vt_sh, vt_sn, v_store_start, v_store_end, v_tail_start, length, v_aux,
+                                 D, BLOCK_N, V_KIND, V_BITS, V_GROUP, tail_pass == 1)
+                if HAS_MASK:
+                    valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
+                p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap,
+                                                     SOFTCAP)
+                acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
         _store_partial(part_o_ptr, part_ml_ptr, part * PER_KV + rows, row_ok, m_i, l_i, acc0, acc1, acc2, acc3, D,
                        V_PLANES)
 
@@ -776,7 +809,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
         first = max(first, length - recent)
     adc = keys.codec.layout.kind == values.codec.layout.kind == "codebook"  # codebook codes both sides: adc tiles
     mma, constants = _layouts(keys, values, dim)
-    path = "adc" if adc else "mma"
+    path = "adc" if adc else "mma" if mma else "generic"
     if mma and not adc and batch * heads * (length - first) >= BATCHED_MIN_TOKENS * _target_programs(
             query.device, LAUNCH["mma_batched"]):
         path = "mma_batched"  # enough positions for one-warp programs with long splits (docs/gpu.md)
