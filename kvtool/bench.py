@@ -158,7 +158,8 @@ def using_launch(spec: str):
     """The decode kernel with one launch shape while in the block: "auto" (decode.LAUNCH as it is), or a fast path
     (mma: scalar codes, mma_batched: scalar codes with many heads x sequences x positions, adc: codebook codes,
     generic: layouts without a fast path) with launch fields in decode.Launch's order, the rest as they are:
-    "mma:32/2/2/16" = block_n/num_warps/num_stages/programs_per_sm. A format or shape that takes another path runs as under "auto"."""
+    "mma:32/2/2/16" = block_n/num_warps/num_stages/programs_per_sm. A format or shape that takes another path runs
+    as under "auto"."""
     from kvtool.runtime.kernels import decode
 
     path, _, shape = spec.partition(":")
