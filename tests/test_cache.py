@@ -14,6 +14,7 @@ from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.generate import forward, greedy
 from kvtool.runtime.kivi import KiviKeys, KiviValues
+from kvtool.runtime.stream import Buffer
 
 
 def run_layer(layer: CompressedLayer, q, k, v, chunks: list[int]) -> torch.Tensor:
@@ -67,6 +68,15 @@ def test_streaming_group_memory_stops_growing():
         layer.attend(torch.randn(1, 1, 1, 8), None, 1.0)
         held.append(layer.nbytes())
     assert held[-1] == held[100] and held[-1] <= (4 + 16 + 1) * 8 * 2 * 2
+
+
+def test_buffers_grow_in_whole_multiples_of_16_rows():
+    """Batch and head strides stay divisible by 16 as buffers grow: Triton specializes the decode kernel on that,
+    and a change compiled it anew inside a timed decode step (docs/gpu.md)."""
+    buffer = Buffer(slack=1)
+    for rows in (1, 7, 300, 45):
+        buffer.append(torch.randn(1, 3, rows, 5))
+        assert all(stride % 16 == 0 for stride in buffer.data.stride()[:2]), buffer.data.shape
 
 
 def test_windowed_store_allocates_for_its_window_only():

@@ -67,7 +67,9 @@ class Buffer:
         return self.end - self.begin
 
     def _empty(self, x: torch.Tensor, rows: int) -> torch.Tensor:
-        shape = (*x.shape[:2], rows, *x.shape[3:])
+        # whole multiples of 16 rows: strides keep their divisibility by 16 as buffers grow, which Triton specializes
+        # the decode kernel on (a new compile inside a decode step)
+        shape = (*x.shape[:2], -(-rows // 16) * 16, *x.shape[3:])
         if self.on_host:
             return torch.empty(shape, dtype=x.dtype, pin_memory=torch.cuda.is_available())
         return x.new_empty(shape)
