@@ -16,6 +16,7 @@ from kvtool.runtime.generate import forward, prefill
 from kvtool.runtime.graphs import MAX_SPAN, GraphedDecoder, GraphStep, replayable_steps
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
+from kvtool.runtime.million import MillionCodec
 from kvtool.runtime.qaq import QaqKeys, QaqValues
 
 
@@ -31,7 +32,8 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     """KIVI with R = 32: a value is encoded at every step, a group of 32 keys at positions 224, 256, ...: after 200
     tokens, the steps at 200 .. 223 encode alike; the flush at 224 stands alone. A window's drops do not end a
     replay (replays redo them on host bounds); KVQuant's steps are all alike (keys encoded at a device-side
-    position); QAQ, whose values wait for attention, is never replayed."""
+    position); MILLION's steps replay between the flushes of its window, which it encodes on a side stream; QAQ,
+    whose values wait for attention, is never replayed."""
     kivi = lambda: HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32))  # noqa: E731
     assert replayable_steps(filled_cache([kivi()], 200)) == 24
     assert replayable_steps(filled_cache([kivi()], 200), limit=5) == 5
@@ -49,6 +51,13 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     keys = NuqKeys(3, Codebook(signposts), -torch.ones(2, 16), torch.ones(2, 16), 1, llama3_rotary(16))
     kvquant = HeadGroup([0, 1], keys, NuqValues(3, Codebook(signposts), 2), sink=4)
     assert replayable_steps(filled_cache([kvquant], 200)) == MAX_SPAN
+    # MILLION encodes its window of 32 whole when the token after it arrives (at 224, 256, ...): that step runs
+    # eagerly, the steps between replay
+    books = torch.randn(2, 8, 256, 2)
+    million = lambda: HeadGroup([0, 1], MillionCodec(books, 8, 32), MillionCodec(books, 8, 32))  # noqa: E731
+    assert replayable_steps(filled_cache([million()], 200)) == 24
+    assert replayable_steps(filled_cache([million()], 224)) == 0
+    assert replayable_steps(filled_cache([million()], 225)) == 31
     qaq = dict(heads=2, window=5, min_bits=1, max_bits=4, outliers=0.0)
     assert replayable_steps(filled_cache([HeadGroup([0, 1], QaqKeys(0.1, 1.0, **qaq), QaqValues(0.1, **qaq))],
                                          200)) == 0

@@ -205,8 +205,7 @@ class TokenStream:
         replay redoes: `drop_out_of_window`). A CUDA graph captured at the first replays the others (graphs.py); 0
         where this stream cannot be replayed."""
         codec = self.codec
-        if codec.encodes_after_attention or codec.encode_on_side_stream or self.host is not None or \
-                self.length < self.sink:
+        if codec.encodes_after_attention or self.host is not None or self.length < self.sink:
             return 0
         store_start, store_end, tail_start, per_step = self.store_start, self.store_end, self.tail_start, None
         for step in range(limit):  # the step's append, encode and settle, on host integers
@@ -226,7 +225,9 @@ class TokenStream:
 
     def make_room(self, steps: int) -> None:
         """Room in the tail and the store for `steps` decode steps' appends, such as `steps_alike` found, without
-        moving any buffer (a CUDA graph's replays write in place)."""
+        moving any buffer (a CUDA graph's replays write in place). A side-stream encode lands first: a captured
+        step must not wait on an event recorded outside the capture."""
+        self._land()
         self.tail_buffer.make_room(self.tail_buffer.data, steps)
         encoded = max(self.fp_from(self.length) - self.store_end, 0)
         for buffer in self.buffers.values() if encoded else ():
