@@ -2,6 +2,7 @@
 steps a GraphedDecoder runs eagerly or captures (replays launch nothing new), kernels not executed; prints the
 steps with new keys and what differs from an earlier one.
   python3 docs/gpu_runs/2026-12-02e/specializations.py kvquant3 8192 256"""
+import contextlib
 import sys
 import torch
 from kvtool import bench
@@ -61,7 +62,7 @@ for t in range(2 * steps):
         before = [getattr(o, n) for o, n in fields]
     step = GraphStep(q.device, span if kind == "capture" else 1)
     warm = warm or kind == "eager-graph"
-    with cache.graph_step(step):
+    with cache.graph_step(step) if kind != "eager" else contextlib.nullcontext():  # plain steps: no graph form
         layer.update(k, v)
         width = position + step.span
         mask = (torch.arange(width) <= position)[None, None, None].expand(1, 1, 1, width)
