@@ -4,6 +4,8 @@ replays themselves are emulated in tests/kernel_checks.py and run on the GPU by 
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 
@@ -61,6 +63,20 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     qaq = dict(heads=2, window=5, min_bits=1, max_bits=4, outliers=0.0)
     assert replayable_steps(filled_cache([HeadGroup([0, 1], QaqKeys(0.1, 1.0, **qaq), QaqValues(0.1, **qaq))],
                                          200)) == 0
+
+
+def test_room_for_a_capture_lands_a_side_stream_encode_first():
+    """MILLION encodes its full window on a side stream (CUDA): the codes must be in the store before a capture, which
+    must not wait on an event recorded outside it. A pending encode stands in for the side stream's here."""
+    books = torch.randn(2, 8, 256, 2)
+    cache = filled_cache([HeadGroup([0, 1], MillionCodec(books, 8, 32), MillionCodec(books, 8, 32))], 225)
+    stream = cache.layers[0].groups[0].keys
+    packed = stream.codec.encode(torch.randn(1, 2, 32, 16).half(), stream.store_end)
+    stream.encoding = types.SimpleNamespace(result=lambda: packed, tokens=32)
+    rows = {name: buffer.rows for name, buffer in stream.buffers.items()}
+    stream.make_room(4)
+    assert stream.encoding is None
+    assert all(stream.buffers[name].rows == rows[name] + packed[name].shape[2] for name in rows)
 
 
 @pytest.mark.parametrize("method", ["kivi", "kvquant"])
