@@ -7,7 +7,8 @@ Llama-3-8B-shaped problem (32 query heads, 8 KV heads, head_dim 128; no download
   e2e        a random-weight Llama-3-8B decoding through HF: throughput at the largest batch that fits per format,
              and `latency`;
   latency    the same model at batch 1: time per token over 256 steps against HF DynamicCache / StaticCache /
-             QuantizedCache (quanto); kvtool's caches replay CUDA graphs (runtime/graphs.py), captures included;
+             QuantizedCache (quanto); kvtool's caches replay CUDA graphs (runtime/graphs.py), captures included
+             (formats whose steps no graph replays, QAQ's, over 16 steps);
   longest    the same model: the longest context each format decodes at batch 1.
 Contexts are filled with random keys and values through the caches' own append paths (decode speed does not
 depend on the values), so no prefill of 32K x batch tokens is needed. `launches` times (and checks) launch shapes
@@ -29,7 +30,7 @@ import torch
 
 from kvtool.errors import KvtoolError
 from kvtool.runtime import kernels
-from kvtool.runtime.cache import CompressedLayer
+from kvtool.runtime.cache import CompressedCache, CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.cq import CoupledCodec, PreRopeKeys
 from kvtool.runtime.kivi import KiviKeys, KiviValues
@@ -300,7 +301,7 @@ def make_cache(model, kind: str, batch: int, context: int, steps: int):
     """A filled cache of `kind` (an HF cache name or a kvtool format) holding `context` random tokens per sequence."""
     from transformers import DynamicCache, QuantizedCache, StaticCache
 
-    from kvtool.runtime.cache import CompressedCache, use_kvtool_attention
+    from kvtool.runtime.cache import use_kvtool_attention
 
     device = model.device
     if kind in FORMATS:
@@ -384,6 +385,15 @@ def _free_bytes(margin: float = 6 * 2**30) -> float:
 
 HF_LATENCY = ["HF DynamicCache", "HF StaticCache", "HF quanto int4", "HF quanto int2"]
 LATENCY_STEPS = 256  # two KIVI key flushes, so that eager steps and graph captures count as often as in generation
+EAGER_STEPS = 16  # for formats no CUDA graph replays: their steps are all alike (QAQ's took a second each on an H200)
+
+
+def latency_steps(kind: str) -> int:
+    """Decode steps the latency rows time for `kind` (and run untimed before): fewer for kvtool formats whose steps
+    no CUDA graph can replay."""
+    if kind in FORMATS and not all(s.replayable for s in CompressedCache([make_layer(kind, "cpu")]).streams()):
+        return EAGER_STEPS
+    return LATENCY_STEPS
 
 
 def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tuple[str, ...] = ("e2e", "longest")
@@ -412,7 +422,8 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tu
             print(row, flush=True)
     for context in contexts if "e2e" in parts or "latency" in parts else []:
         for kind in [*HF_LATENCY, *formats]:
-            row = _measure(model, kind, 1, context, LATENCY_STEPS)
+            steps = latency_steps(kind)
+            row = {**_measure(model, kind, 1, context, steps), "timed steps": steps}
             row.pop("oom", None)
             latency.append(row)
             print(row, flush=True)

@@ -199,13 +199,19 @@ class TokenStream:
             encoding, self.encoding = self.encoding, None
             self._append_packed(encoding.result(), encoding.tokens)
 
+    @property
+    def replayable(self) -> bool:
+        """Whether CUDA graphs can ever replay this stream's decode steps: not where the codec waits for attention
+        to encode or re-encodes from a host copy (what a step stores depends on data the host reads)."""
+        return not self.codec.encodes_after_attention and self.host is None
+
     def steps_alike(self, limit: int) -> int:
         """How many decode steps from now (at most `limit`) change this stream alike: each encodes as many tokens, and
         a window's first visible position moves on by one (what a window drops moves host bounds only, which a
         replay redoes: `drop_out_of_window`). A CUDA graph captured at the first replays the others (graphs.py); 0
         where this stream cannot be replayed."""
         codec = self.codec
-        if codec.encodes_after_attention or self.host is not None or self.length < self.sink:
+        if not self.replayable or self.length < self.sink:
             return 0
         store_start, store_end, tail_start, per_step = self.store_start, self.store_end, self.tail_start, None
         for step in range(limit):  # the step's append, encode and settle, on host integers
