@@ -422,8 +422,8 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tu
             print(row, flush=True)
     for context in contexts if "e2e" in parts or "latency" in parts else []:
         for kind in [*HF_LATENCY, *formats]:
-            steps = latency_steps(kind)
-            row = {**_measure(model, kind, 1, context, steps), "timed steps": steps}
+            timed = latency_steps(kind)
+            row = {**_measure(model, kind, 1, context, timed), "timed steps": timed}
             row.pop("oom", None)
             latency.append(row)
             print(row, flush=True)
