@@ -30,6 +30,12 @@ def filled_cache(groups: list[HeadGroup], tokens: int) -> CompressedCache:
     return CompressedCache([layer])
 
 
+def million() -> HeadGroup:
+    """MILLION on two heads of 16 channels: 2 channels per 8-bit index, a window of 32."""
+    books = torch.randn(2, 8, 256, 2)
+    return HeadGroup([0, 1], MillionCodec(books, 8, 32), MillionCodec(books, 8, 32))
+
+
 def test_replays_run_until_a_step_changes_the_cache_otherwise():
     """KIVI with R = 32: a value is encoded at every step, a group of 32 keys at positions 224, 256, ...: after 200
     tokens, the steps at 200 .. 223 encode alike; the flush at 224 stands alone. A window's drops do not end a
@@ -55,8 +61,6 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     assert replayable_steps(filled_cache([kvquant], 200)) == MAX_SPAN
     # MILLION encodes its window of 32 whole when the token after it arrives (at 224, 256, ...): that step runs
     # eagerly, the steps between replay
-    books = torch.randn(2, 8, 256, 2)
-    million = lambda: HeadGroup([0, 1], MillionCodec(books, 8, 32), MillionCodec(books, 8, 32))  # noqa: E731
     assert replayable_steps(filled_cache([million()], 200)) == 24
     assert replayable_steps(filled_cache([million()], 224)) == 0
     assert replayable_steps(filled_cache([million()], 225)) == 31
@@ -68,8 +72,7 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
 def test_room_for_a_capture_lands_a_side_stream_encode_first():
     """MILLION encodes its full window on a side stream (CUDA): the codes must be in the store before a capture, which
     must not wait on an event recorded outside it. A pending encode stands in for the side stream's here."""
-    books = torch.randn(2, 8, 256, 2)
-    cache = filled_cache([HeadGroup([0, 1], MillionCodec(books, 8, 32), MillionCodec(books, 8, 32))], 225)
+    cache = filled_cache([million()], 225)
     stream = cache.layers[0].groups[0].keys
     packed = stream.codec.encode(torch.randn(1, 2, 32, 16).half(), stream.store_end)
     stream.encoding = types.SimpleNamespace(result=lambda: packed, tokens=32)
