@@ -106,12 +106,11 @@ def cq_groups(width: int, bits: int = 8, residual: int = 128) -> list[HeadGroup]
 
 
 def qaq_groups(max_bits: int = 4) -> list[HeadGroup]:
-    """QAQ on every head, one group per head (the default level), window 5, 1% outliers; widths up to `max_bits`,
-    which random tokens take: keys by a tolerance too tight to narrow them at these contexts, values because no
-    attention narrows them while filling (fill_layer encodes them as if none was seen)."""
-    settings = dict(heads=1, window=5, min_bits=1, max_bits=max_bits, outliers=0.01)
-    return [HeadGroup([head], QaqKeys(1e-7, 1.0, **settings), QaqValues(1e-7, **settings))
-            for head in range(KV_HEADS)]
+    """QAQ on every head, a range and width per head (the default level), window 5, 1% outliers; widths up to
+    `max_bits`, which random tokens take: keys by a tolerance too tight to narrow them at these contexts, values
+    because no attention narrows them while filling (fill_layer encodes them as if none was seen)."""
+    settings = dict(heads=KV_HEADS, window=5, min_bits=1, max_bits=max_bits, outliers=0.01, per_head=True)
+    return [HeadGroup(list(range(KV_HEADS)), QaqKeys(1e-7, 1.0, **settings), QaqValues(1e-7, **settings))]
 
 
 FORMATS = {

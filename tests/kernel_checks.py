@@ -92,14 +92,17 @@ PRE_ROPE_CASES = {  # keys stored before RoPE (generic tiles). KVQuant: nuq code
 }
 
 
-def qaq_group(heads, tolerance=(0.005, 0.05), min_bits=1, outliers=0.01) -> HeadGroup:
-    """QAQ: mixed widths, fp16 outliers, values encoded after the attention of their window."""
-    settings = dict(heads=len(heads), window=5, min_bits=min_bits, max_bits=8, outliers=outliers)
-    return HeadGroup(heads, QaqKeys(tolerance[0], 3.0, **settings), QaqValues(tolerance[1], **settings))
+def qaq_group(heads, tolerance=(0.005, 0.05), min_bits=1, outliers=0.01, per_head=False) -> HeadGroup:
+    """QAQ: mixed widths, fp16 outliers, values encoded after the attention of their window; `per_head`: a range
+    and width per head and token (the default level), else one for the group's heads."""
+    settings = dict(heads=len(heads), window=5, min_bits=min_bits, max_bits=8, outliers=outliers, per_head=per_head)
+    query_norm = [3.0, 1.0][: len(heads)] if per_head else 3.0
+    return HeadGroup(heads, QaqKeys(tolerance[0], query_norm, **settings), QaqValues(tolerance[1], **settings))
 
 
 MIXED_WIDTH_CASES = {  # QAQ's bit planes (generic tiles); widths 2 to 8 on these tokens, 0 and 1 in the narrow groups
     "qaq_layer_group": lambda: [qaq_group([0, 1])],
+    "qaq_per_head_vectors": lambda: [qaq_group([1, 0], per_head=True)],
     "qaq_head_groups_narrow_no_outliers":
         lambda: [qaq_group([0], (0.5, 5.0), min_bits=0, outliers=0.0), qaq_group([1], (0.5, 5.0), min_bits=0)],
 }
@@ -277,8 +280,8 @@ def pre_rope_errors() -> dict[str, float]:
 
 
 def mixed_width_errors() -> dict[str, float]:
-    """QAQ: a group of two heads (outlier offsets across heads) and groups of one (width 0 allowed); left padding
-    with softcap. The values' widths follow the weights the fused path rebuilds from the kernel's log-sum-exp."""
+    """QAQ: a group of two heads (outlier offsets across heads), the same with a range and width per head (the
+    heads in reverse order) and groups of one (width 0 allowed); left padding with softcap. The values' widths follow the weights the fused path rebuilds from the kernel's log-sum-exp."""
     results = {f"decode/bitplanes/{case}": decode_error(case) for case in MIXED_WIDTH_CASES}
     results["decode/bitplanes/qaq_left_padding_softcap"] = decode_error("qaq_layer_group", padded=True, softcap=5.0)
     return results

@@ -45,28 +45,49 @@ def test_widths_stay_within_the_clamp(min_bits, max_bits):
             == min_bits).all()  # the key bound grows only logarithmically with the tolerance
 
 
-def test_mixed_width_codes_round_trip_bit_exact():
-    """Decode reproduces every code at its own width; the codes hold exactly Σ width bits per element, token t's
-    bit plane k in row first_rows[t] + k."""
+@pytest.mark.parametrize("per_head", [False, True])
+def test_mixed_width_codes_round_trip_bit_exact(per_head):
+    """Decode reproduces every code at its own width; the codes hold exactly Σ width bits per element, vector v of
+    token t has its bit plane k in row first_rows[t, v] + k."""
     x = torch.randn(1, 2, 96, 64) * torch.logspace(-3, 1, 96)[:, None]  # ranges over 4 decades: many widths
-    codec = QaqKeys(0.02, 3.0, **{**SETTINGS, "outliers": 0.0})
+    codec = QaqKeys(0.02, 3.0, **{**SETTINGS, "outliers": 0.0, "per_head": per_head})
+    vectors = 2 if per_head else 1
     packed = codec.encode(x, 0)
     widths = packed["widths"][0, 0].long()
-    assert len(set(widths.tolist())) >= 4
-    flat = x.transpose(1, 2).reshape(1, 96, 128)
+    assert widths.shape == (96, vectors) and len(set(widths.flatten().tolist())) >= 4
+    flat = x.transpose(1, 2).reshape(1, 96, vectors, 128 // vectors)
     lo, hi = packed["lo"][:, 0].float(), packed["hi"][:, 0].float()
     step = (hi - lo) / torch.exp2(widths.float())
     codes = ((flat - lo[..., None]) / step[..., None]).floor().clamp_min(0)
-    codes = torch.minimum(codes, torch.exp2(widths.float())[None, :, None] - 1)
+    codes = torch.minimum(codes, torch.exp2(widths.float())[..., None] - 1)
     expected = (lo[..., None] + (codes + 0.5) * step[..., None]).reshape(1, 96, 2, 64).transpose(1, 2)
     assert torch.equal(codec.decode(packed, 0), expected)
-    assert packed["codes"].numel() == int(widths.sum()) * 128 // 8
-    t = int(widths.argmax())
-    rows = packed["codes"][0, 0, first_rows(widths)[t] : first_rows(widths)[t] + widths[t]]
-    planes = (codes[0, t].long()[None, :] >> torch.arange(int(widths[t]))[:, None]) & 1
+    assert packed["codes"].numel() == int(widths.sum()) * 128 // vectors // 8
+    first = first_rows(widths.flatten()).view(96, vectors)
+    t, v = divmod(int(widths.flatten().argmax()), vectors)
+    rows = packed["codes"][0, 0, first[t, v] : first[t, v] + widths[t, v]]
+    planes = (codes[0, t, v].long()[None, :] >> torch.arange(int(widths[t, v]))[:, None]) & 1
     assert torch.equal(rows, pack_bits(planes.to(torch.uint8), 1))
-    error = (codec.decode(packed, 0) - x).abs().transpose(1, 2).reshape(1, 96, 128)
+    error = (codec.decode(packed, 0) - x).abs().transpose(1, 2).reshape(1, 96, vectors, -1)
     assert (error <= step[..., None] / 2 + 2e-3 * (hi - lo)[..., None]).all()  # half a segment (+ fp16 range rounding)
+
+
+def test_per_head_vectors_equal_a_codec_per_head():
+    """level=head in one codec: each head's range, width, outliers and reconstruction are those of a codec of its
+    own (with its own query norm), so one group per layer stands for one group per head."""
+    x = torch.randn(1, 2, 30, 64)
+    x[:, 1] *= 50  # the heads' ranges differ
+    per_head = QaqKeys(0.02, [3.0, 0.5], **{**SETTINGS, "per_head": True})
+    together = per_head.encode(x, 7)
+    for head, norm in enumerate((3.0, 0.5)):
+        alone = QaqKeys(0.02, norm, **{**SETTINGS, "heads": 1})
+        packed = alone.encode(x[:, head : head + 1], 7)
+        assert torch.equal(together["widths"][..., head], packed["widths"][..., 0])
+        assert torch.equal(together["lo"][..., head], packed["lo"][..., 0])
+        assert torch.equal(per_head.decode(together, 7)[:, head], alone.decode(packed, 7)[:, 0])
+    subset = per_head.for_heads([1])
+    assert torch.equal(subset.decode(subset.encode(x[:, 1:], 7), 7), per_head.decode(together, 7)[:, 1:])
+    assert QaqKeys(0.02, 3.0, **SETTINGS).for_heads([1]) is None  # one range over both heads cannot be split
 
 
 def test_outliers_are_exact_and_counted():
@@ -91,7 +112,7 @@ def test_value_widths_grow_with_the_attention_received():
     weights[0, 0, 6, 0] = 0.9  # token 0 by query 6, outside its window 0..4: not counted
     codec.observe_attention(weights, torch.arange(7), torch.arange(7), 6)
     x = torch.randn(1, 2, 1, 64).expand(1, 2, 3, 64)  # three tokens with the same values
-    widths = codec.encode(x, 0)["widths"][0, 0]
+    widths = codec.encode(x, 0)["widths"][0, 0, :, 0]
     assert widths[0] == widths[1] < widths[2]
     ranges = QaqValues(0.05, **SETTINGS).encode(x[:, :, :1], 0)
     spread = ranges["hi"].float() - ranges["lo"].float()
@@ -152,7 +173,7 @@ def test_host_copy_rewidens_a_token_from_its_host_copy():
         layer = _layer(host_copy, value_tolerance=1.0)
         _run(layer, k, v, q, [10, 30])
         values = layer.groups[0].values
-        widths[host_copy] = values.packed()["widths"][0, 0].long()
+        widths[host_copy] = values.packed()["widths"][0, 0, :, 0].long()
     assert widths[True][3] > widths[False][3]  # without the host copy token 3 keeps the width of its window
     decoded = values.codec.decode(values.packed(), 0)
     for token, width in enumerate(widths[True].tolist()):

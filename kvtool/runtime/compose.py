@@ -56,12 +56,14 @@ def select_heads(codec: TensorCodec, group: HeadGroup, heads: list[int]) -> Tens
     """`codec` of `group` restricted to `heads` (a subset of group.heads)."""
     if heads == group.heads or isinstance(codec, Fp16Codec):  # fp16 storage has no per-head parameters
         return codec
+    positions = [group.heads.index(h) for h in heads]
+    subset = codec.for_heads(positions)
+    if subset is not None:
+        return subset
     if codec.encodes_after_attention or codec.keeps_host_copy:  # its state spans the group: a subset would share it
         raise KvtoolError(f"{type(codec).__name__} decides from the attention of its whole head group, which another "
                           "artifact splits here: calibrate it per KV head (e.g. QAQ's level=head)")
-    positions = [group.heads.index(h) for h in heads]
-    subset = codec.for_heads(positions)
-    return subset if subset is not None else HeadSubset(codec, positions, len(group.heads))
+    return HeadSubset(codec, positions, len(group.heads))
 
 
 def _tighter(first: int | None, second: int | None) -> int | None:

@@ -1,17 +1,22 @@
 """QAQ (arXiv 2403.04643): per-token bit widths for keys and values from the paper's error bounds, 1% outliers kept
 in fp16, and an attention window of the last `window` queries before a token is quantized.
 
-Each token t is quantized (over all elements of its head group) once the `window` queries t .. t+window-1 have attended
+Each token t is quantized once the `window` queries t .. t+window-1 have attended
 to it, with B = ceil(log2((max - min) / (2·√3·σ))) clamped to [min_bits, max_bits] (paper §4.1), where
   keys:   σ² = log(T³/(T-1) · σ_S² + 1) / q²   (q²: a high quantile of the scaled squared query norm, calibrated)
   values: σ  = σ_X / (√T · S)                  (S: the largest attention the token received in its window)
 and T = t + window is the number of tokens when its window closes. The range [min, max] is split into 2^B segments,
 each value stored as its segment index and read back as the segment's midpoint.
 
-Storage is mixed-width for real: a token of width B holds B consecutive rows of `codes`, row k being bit k of each
-of its codes ("bit plane" k), packed 1 bit per element; tokens follow each other in position order, so a token's
-first row is the sum of the widths before it. Widths (uint8), fp16 min/max and the fp16 outliers with their indices
-are held per token, so everything stays on the token axis (dim 2), `codes` with a variable number of rows per token.
+A token is coded as `vectors` vectors: one per KV head (level=head, the paper's notation: each head its own range and
+width) or one of all the group's heads (level=layer). One codec serves a layer's heads either way, so that its
+bookkeeping runs once per layer and step, not once per head (docs/gpu.md).
+
+Storage is mixed-width for real: a vector of width B holds B consecutive rows of `codes`, row k being bit k of each
+of its codes ("bit plane" k), packed 1 bit per element; vectors follow each other in (position, vector) order, so a
+vector's first row is the sum of the widths before it. Widths (uint8), fp16 min/max and the fp16 outliers with their
+indices (within the vector) are held per token and vector, so everything stays on the token axis (dim 2), `codes`
+with a variable number of rows per token.
 
 With `host_copy` (paper §4.2, "Integration") every token's fp16 K/V is also kept in host memory, and before each
 query t reads the cache the widths of all quantized tokens are recomputed for that query: T = t, and for values S the
@@ -66,30 +71,42 @@ def value_sigma(tokens: torch.Tensor, tolerance: float, attention: torch.Tensor)
 
 
 class QaqCodec(TensorCodec):
-    """Mixed-width per-token quantization of one head group; subclasses say how σ follows from T (and attention)."""
+    """Mixed-width per-token quantization of a head group; subclasses say how σ follows from T (and attention).
+
+    `per_head`: one coded vector (range, width, outliers) per KV head and token, else one of all the group's heads.
+    σ, widths and ranges are [n, vectors] (widths shared over the batch: rows hold whole tokens)."""
 
     def __init__(self, heads: int, window: int, min_bits: int, max_bits: int, outliers: float,
-                 host_copy: bool = False, device: torch.device | str = "cpu") -> None:
+                 per_head: bool = False, host_copy: bool = False, device: torch.device | str = "cpu") -> None:
         self.heads, self.window, self.min_bits, self.max_bits, self.outliers = heads, window, min_bits, max_bits, outliers
+        self.per_head = per_head
+        self.vectors = heads if per_head else 1
         self.keeps_host_copy = host_copy
         # the decode kernel reads the codes as they are; with the host copy, value widths follow every position's
         # attention, which only the reference path computes
         self.layout = None if host_copy else PackedLayout("bitplanes", max_bits)
         self.device = device  # where the layer's attention runs: tokens re-encoded from the host copy go there
 
+    def settings(self, heads: int) -> dict:
+        """Constructor settings of this codec for `heads` of its heads (`for_heads`)."""
+        return dict(heads=heads, window=self.window, min_bits=self.min_bits, max_bits=self.max_bits,
+                    outliers=self.outliers, per_head=self.per_head, host_copy=self.keeps_host_copy, device=self.device)
+
     def compressed_count(self, visible: int | torch.Tensor) -> int | torch.Tensor:
         return nonnegative(visible - self.window)  # a token is read fp16 until `window` queries have seen it
 
     def sigma(self, start: int, count: int) -> torch.Tensor:
-        """Tolerated σ for tokens start .. start + count - 1, fixed when each token's window closes."""
+        """Tolerated σ [count, vectors] for tokens start .. start + count - 1, fixed when each token's window
+        closes."""
         raise NotImplementedError
 
     def sigma_for_query(self, start: int, count: int, query_position: int) -> torch.Tensor:
-        """Tolerated σ for tokens start .. start + count - 1 as the query at `query_position` reads them (host copy)."""
+        """Tolerated σ [count, vectors] for tokens start .. start + count - 1 as the query at `query_position` reads
+        them (host copy)."""
         raise NotImplementedError
 
     def widths(self, lo: torch.Tensor, hi: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Widths [n] of tokens with fp16 ranges lo, hi [B, n], shared over the batch: rows hold whole tokens."""
+        """Widths [n, vectors] of vectors with fp16 ranges lo, hi [B, n, vectors], shared over the batch."""
         spread = (hi.float() - lo.float()).amax(0)
         return bit_widths(spread, sigma.to(spread.device), self.min_bits, self.max_bits)
 
@@ -108,66 +125,81 @@ class QaqCodec(TensorCodec):
         return {name: torch.cat([packed[name], fresh[name]], dim=2) for name in fresh} if held else fresh
 
     def quantize(self, x: torch.Tensor, sigma: torch.Tensor) -> Packed:
-        """Tokens x [B, H, n, D] at the widths their tolerated σ [n] allows."""
+        """Tokens x [B, H, n, D] at the widths their tolerated σ [n, vectors] allows."""
         b, h, n, d = x.shape
-        flat = x.float().transpose(1, 2).reshape(b, n, h * d)  # one token's group elements together
-        low, high = outlier_counts(h * d, self.outliers)
+        size = h * d // self.vectors
+        flat = x.float().transpose(1, 2).reshape(b, n, self.vectors, size)  # one vector's elements together
+        low, high = outlier_counts(size, self.outliers)
         ordered, order = flat.sort(dim=-1)
         lo = ordered[..., low].half()  # range of the values left after the outliers
-        hi = ordered[..., h * d - 1 - high].half()
+        hi = ordered[..., size - 1 - high].half()
         widths = self.widths(lo, hi, sigma)
-        step = (hi.float() - lo.float()).clamp_min(1e-8) / torch.exp2(widths.float())[None]
-        levels = torch.exp2(widths.float())[None, :, None] - 1
+        step = (hi.float() - lo.float()).clamp_min(1e-8) / torch.exp2(widths.float())
+        levels = torch.exp2(widths.float())[..., None] - 1
         codes = ((flat - lo.float()[..., None]) / step[..., None]).floor().clamp_min(0).minimum(levels).to(torch.int32)
-        planes = torch.stack([(codes >> k) & 1 for k in range(self.max_bits)], dim=2).to(torch.uint8)
-        held = torch.arange(self.max_bits, device=widths.device)[None, :] < widths[:, None]  # [n, max_bits]
+        bit = torch.arange(self.max_bits, device=widths.device)
+        planes = ((codes[..., None, :] >> bit[:, None]) & 1).to(torch.uint8)  # [B, n, vectors, max_bits, size]
         packed = {
-            "widths": widths[None, None].expand(b, 1, n).contiguous(),
+            "widths": widths[None, None].expand(b, 1, n, self.vectors).contiguous(),
             "lo": lo[:, None],
             "hi": hi[:, None],
-            "codes": pack_bits(planes[:, held], 1)[:, None],  # [B, 1, Σ widths, h·d/8]: token-major, plane k in row k
+            # [B, 1, Σ widths, size / 8]: (token, vector)-major, a vector's plane k in its row k
+            "codes": pack_bits(planes[:, bit < widths[..., None]], 1)[:, None],
         }
         if low + high:
-            index = torch.cat([order[..., :low], order[..., h * d - high :]], dim=-1)
-            packed["outlier_index"] = index.to(torch.uint8 if h * d <= 256 else torch.int16)[:, None]
-            packed["outlier_value"] = flat.gather(-1, index).half()[:, None]
+            index = torch.cat([order[..., :low], order[..., size - high :]], dim=-1)  # [B, n, vectors, slots]
+            packed["outlier_index"] = index.to(torch.uint8 if size <= 256 else torch.int16).flatten(2)[:, None]
+            packed["outlier_value"] = flat.gather(-1, index).half().flatten(2)[:, None]
         return packed
 
     def row_table(self, packed: Packed) -> torch.Tensor:
-        """What the decode kernel indexes the codes by: int32 [n, 2], each token's first row and its width."""
+        """What the decode kernel indexes the codes by: int32 [n, vectors, 2], each vector's first row and width."""
         widths = packed["widths"][0, 0]
-        return torch.stack([first_rows(widths), widths.long()], dim=1).int()
+        return torch.stack([first_rows(widths.flatten()).view(widths.shape), widths.long()], dim=-1).int()
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
-        widths = packed["widths"][0, 0].long()
+        widths = packed["widths"][0, 0].long()  # [n, vectors]
         lo, hi = packed["lo"][:, 0].float(), packed["hi"][:, 0].float()
-        b, n = lo.shape
-        bits = unpack_bits(packed["codes"][:, 0], 1)  # [B, rows, elements]
-        first = first_rows(widths)
-        codes = torch.zeros(b, n, bits.shape[-1], dtype=torch.int32, device=lo.device)
+        b, n, vectors = lo.shape
+        bits = unpack_bits(packed["codes"][:, 0], 1)  # [B, rows, size]
+        first = first_rows(widths.flatten()).view(n, vectors)
+        codes = torch.zeros(b, n, vectors, bits.shape[-1], dtype=torch.int32, device=lo.device)
         for k in range(self.max_bits):
             wide = widths > k
             if not wide.any():
                 break
             codes[:, wide] |= bits[:, first[wide] + k].to(torch.int32) << k
-        step = (hi - lo).clamp_min(1e-8) / torch.exp2(widths.float())[None]
+        step = (hi - lo).clamp_min(1e-8) / torch.exp2(widths.float())
         x = lo[..., None] + (codes.float() + 0.5) * step[..., None]  # the midpoint of each segment
         if "outlier_index" in packed:
-            x.scatter_(-1, packed["outlier_index"][:, 0].long(), packed["outlier_value"][:, 0].float())
+            index = packed["outlier_index"][:, 0].unflatten(-1, (vectors, -1)).long()
+            x.scatter_(-1, index, packed["outlier_value"][:, 0].unflatten(-1, (vectors, -1)).float())
         return x.reshape(b, n, self.heads, -1).transpose(1, 2)
+
+    def by_vector(self, weights: torch.Tensor) -> torch.Tensor:
+        """Largest of weights [B, H, R, F] over batch, rows and each vector's heads: [vectors, F]."""
+        return weights.float().unflatten(1, (self.vectors, -1)).amax(dim=(0, 2, 3))
 
 
 class QaqKeys(QaqCodec):
-    def __init__(self, tolerance: float, query_norm: float, **settings) -> None:
+    """`query_norm`: the calibrated quantile of the scaled squared query norm, one per vector (or one for all)."""
+
+    def __init__(self, tolerance: float, query_norm: float | list[float], **settings) -> None:
         super().__init__(**settings)
-        self.tolerance, self.query_norm = tolerance, query_norm
+        self.tolerance = tolerance
+        self.query_norm = torch.tensor(query_norm, dtype=torch.float64).expand(self.vectors)
+
+    def for_heads(self, positions: list[int]) -> QaqKeys | None:
+        if not self.per_head:
+            return None  # one range over all the group's heads: a subset would change it
+        return QaqKeys(self.tolerance, self.query_norm[positions].tolist(), **self.settings(len(positions)))
 
     def sigma(self, start: int, count: int) -> torch.Tensor:
         tokens = torch.arange(start, start + count) + self.window  # T when the token's window closes
-        return key_sigma(tokens, self.tolerance, self.query_norm)
+        return key_sigma(tokens[:, None], self.tolerance, self.query_norm)
 
     def sigma_for_query(self, start: int, count: int, query_position: int) -> torch.Tensor:
-        return key_sigma(torch.full((count,), query_position), self.tolerance, self.query_norm)
+        return key_sigma(torch.full((count, 1), query_position), self.tolerance, self.query_norm)
 
 
 class QaqValues(QaqCodec):
@@ -183,9 +215,12 @@ class QaqValues(QaqCodec):
     def __init__(self, tolerance: float, **settings) -> None:
         super().__init__(**settings)
         self.tolerance = tolerance
-        self.received = torch.zeros(0)  # running max attention of positions pending_start ..
+        self.received = torch.zeros(self.vectors, 0)  # running max attention [vectors, positions pending_start ..]
         self.pending_start = 0
-        self.by_query: dict[int, torch.Tensor] = {}  # host copy: query position -> max attention per token position
+        self.by_query: dict[int, torch.Tensor] = {}  # host copy: query position -> max attention [vectors, positions]
+
+    def for_heads(self, positions: list[int]) -> QaqValues | None:
+        return QaqValues(self.tolerance, **self.settings(len(positions))) if self.per_head else None
 
     def observe_attention(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor,
                           last_row: int) -> None:
@@ -193,47 +228,49 @@ class QaqValues(QaqCodec):
             self.remember_queries(weights, rows, positions)
             return
         in_window = (positions[None, :] <= rows[:, None]) & (rows[:, None] < positions[None, :] + self.window)
-        seen = weights.float().masked_fill(~in_window, 0).amax(dim=(0, 1, 2))  # over batch, heads, query rows
+        seen = self.by_vector(weights.masked_fill(~in_window, 0))  # [vectors, F]
         # kept where attention runs, sized from host integers: positions after the last row got no attention
         needed = last_row + 1 - self.pending_start
         if needed <= 0:
             return
         self.received = self.received.to(seen.device)
-        if needed > self.received.numel():
-            self.received = torch.cat([self.received, self.received.new_zeros(needed - self.received.numel())])
+        if needed > self.received.shape[1]:
+            self.received = torch.cat([self.received, self.received.new_zeros(self.vectors,
+                                                                              needed - self.received.shape[1])], 1)
         index = positions - self.pending_start
         keep = (index >= 0) & (index < needed)
-        self.received.scatter_reduce_(0, torch.where(keep, index, 0), torch.where(keep, seen, 0.0), "amax")
+        self.received.scatter_reduce_(1, torch.where(keep, index, 0).expand_as(seen), torch.where(keep, seen, 0.0),
+                                      "amax")
 
     def sigma(self, start: int, count: int) -> torch.Tensor:
         index = torch.arange(start, start + count, device=self.received.device) - self.pending_start
-        held = self.received.numel()
-        attention = torch.zeros(count, device=self.received.device)
+        held = self.received.shape[1]
+        attention = torch.zeros(count, self.vectors, device=self.received.device)
         if held:
             known = (index >= 0) & (index < held)
-            attention = torch.where(known, self.received[index.clamp(0, held - 1)], attention)
+            attention = torch.where(known[:, None], self.received[:, index.clamp(0, held - 1)].T, attention)
         # tokens encoded before their window was observed: the widest setting
         attention = torch.where(attention > 0, attention, 1.0)
         done = max(start + count - self.pending_start, 0)
-        self.received, self.pending_start = self.received[done:], self.pending_start + done
+        self.received, self.pending_start = self.received[:, done:], self.pending_start + done
         tokens = torch.arange(start, start + count, device=attention.device) + self.window
-        return value_sigma(tokens, self.tolerance, attention)
+        return value_sigma(tokens[:, None], self.tolerance, attention)
 
     def remember_queries(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
-        """Keep each query's largest attention per token (over batch and heads), for the last `window` queries."""
+        """Keep each query's largest attention per vector and token, for the last `window` queries."""
         for query in rows.unique().tolist():
-            received = torch.zeros(int(positions.max()) + 1, device=weights.device)
-            received[positions] = weights[:, :, rows == query].float().amax(dim=(0, 1, 2))
+            received = torch.zeros(self.vectors, int(positions.max()) + 1, device=weights.device)
+            received[:, positions] = self.by_vector(weights[:, :, rows == query])
             self.by_query[query] = received
         newest = max(self.by_query)
         self.by_query = {query: seen for query, seen in self.by_query.items() if query > newest - self.window}
 
     def sigma_for_query(self, start: int, count: int, query_position: int) -> torch.Tensor:
-        window = [seen[start : start + count] for query, seen in self.by_query.items()
+        window = [seen[:, start : start + count] for query, seen in self.by_query.items()
                   if query_position - self.window <= query < query_position]
-        attention = torch.stack(window).amax(0) if window else torch.zeros(count)
+        attention = torch.stack(window).amax(0).T if window else torch.zeros(count, self.vectors)
         attention[attention <= 0] = 1.0  # tokens no query of the window was seen to attend: the widest setting
-        tokens = torch.full((count,), query_position, device=attention.device)
+        tokens = torch.full((count, 1), query_position, device=attention.device)
         return value_sigma(tokens, self.tolerance, attention)
 
 
@@ -243,15 +280,14 @@ def qaq_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> list
     layout = Layout.of(model)
     if layout.sliding_windows[layer_idx] is not None:
         raise KvtoolError("qaq does not support sliding-window layers: its code rows cannot drop tokens")
-    settings = dict(window=p["window"], min_bits=p["min_bits"], max_bits=p["max_bits"], outliers=p["outliers"],
-                    host_copy=p["host_copy"], device=artifact.tensors["tolerance"].device)
+    heads = layout.num_kv_heads
+    settings = dict(heads=heads, window=p["window"], min_bits=p["min_bits"], max_bits=p["max_bits"],
+                    outliers=p["outliers"], per_head=p["level"] == "head", host_copy=p["host_copy"],
+                    device=artifact.tensors["tolerance"].device)
     key_tolerance, value_tolerance = artifact.tensors["tolerance"].tolist()
     query_norm = artifact.tensors["query_norm"][layer_idx].tolist()
     if min(key_tolerance, value_tolerance, *query_norm) <= 0:
         raise KvtoolError("qaq artifact holds a tolerance or query norm that is not positive")
-    heads = [list(range(layout.num_kv_heads))] if p["level"] == "layer" else [[h] for h in range(layout.num_kv_heads)]
-    return [
-        HeadGroup(group, QaqKeys(key_tolerance, norm, heads=len(group), **settings),
-                  QaqValues(value_tolerance, heads=len(group), **settings))
-        for group, norm in zip(heads, query_norm)
-    ]
+    # one group for the layer's heads at either level: per-head ranges and widths are the codec's vectors
+    return [HeadGroup(list(range(heads)), QaqKeys(key_tolerance, query_norm, **settings),
+                      QaqValues(value_tolerance, **settings))]
