@@ -384,15 +384,6 @@ def _free_bytes(margin: float = 6 * 2**30) -> float:
 
 HF_LATENCY = ["HF DynamicCache", "HF StaticCache", "HF quanto int4", "HF quanto int2"]
 LATENCY_STEPS = 256  # two KIVI key flushes, so that eager steps and graph captures count as often as in generation
-EAGER_STEPS = 16  # for formats no CUDA graph replays: their steps are all alike (QAQ's took a second each on an H200)
-
-
-def latency_steps(kind: str) -> int:
-    """Decode steps the latency rows time for `kind` (and run untimed before): fewer for kvtool formats whose steps
-    no CUDA graph can replay."""
-    if kind in FORMATS and not all(s.replayable for s in CompressedCache([make_layer(kind, "cpu")]).streams()):
-        return EAGER_STEPS
-    return LATENCY_STEPS
 
 
 def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tuple[str, ...] = ("e2e", "longest")
@@ -421,8 +412,7 @@ def e2e_bench(contexts: list[int], formats: list[str], steps: int = 8, parts: tu
             print(row, flush=True)
     for context in contexts if "e2e" in parts or "latency" in parts else []:
         for kind in [*HF_LATENCY, *formats]:
-            timed = latency_steps(kind)
-            row = {**_measure(model, kind, 1, context, timed), "timed steps": timed}
+            row = _measure(model, kind, 1, context, LATENCY_STEPS)
             row.pop("oom", None)
             latency.append(row)
             print(row, flush=True)

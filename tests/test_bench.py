@@ -21,10 +21,3 @@ def test_the_plot_has_a_panel_per_part_measured_and_none_for_the_check_alone(tmp
     assert width > 5 * height  # four panels side by side: attention at batch 1, throughput, latency, longest
     assert not plot({"check": {"kivi2 2x5000": 6e-4}}, tmp_path / "check.png")
     assert not (tmp_path / "check.png").exists()
-
-
-def test_latency_rows_time_fewer_steps_where_no_graph_replays():
-    """QAQ's values wait for attention, so no CUDA graph replays its steps: they are all alike (and slow), 16 do."""
-    assert bench.latency_steps("qaq4") == bench.EAGER_STEPS
-    assert {bench.latency_steps(kind) for kind in ("kivi2", "million2", "kvquant3", "HF DynamicCache")} == {
-        bench.LATENCY_STEPS}

@@ -40,8 +40,8 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     """KIVI with R = 32: a value is encoded at every step, a group of 32 keys at positions 224, 256, ...: after 200
     tokens, the steps at 200 .. 223 encode alike; the flush at 224 stands alone. A window's drops do not end a
     replay (replays redo them on host bounds); KVQuant's steps are all alike (keys encoded at a device-side
-    position); MILLION's steps replay between the flushes of its window, which it encodes on a side stream; QAQ,
-    whose values wait for attention, is never replayed."""
+    position); MILLION's steps replay between the flushes of its window, which it encodes on a side stream; QAQ's
+    too (a key and a value, which waits for attention, encoded per step); with a host copy it is never replayed."""
     kivi = lambda: HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32))  # noqa: E731
     assert replayable_steps(filled_cache([kivi()], 200)) == 24
     assert replayable_steps(filled_cache([kivi()], 200), limit=5) == 5
@@ -64,9 +64,10 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     assert replayable_steps(filled_cache([million()], 200)) == 24
     assert replayable_steps(filled_cache([million()], 224)) == 0
     assert replayable_steps(filled_cache([million()], 225)) == 31
-    qaq = dict(heads=2, window=5, min_bits=1, max_bits=4, outliers=0.0)
-    assert replayable_steps(filled_cache([HeadGroup([0, 1], QaqKeys(0.1, 1.0, **qaq), QaqValues(0.1, **qaq))],
-                                         200)) == 0
+    for host_copy, steps in ((False, MAX_SPAN), (True, 0)):
+        qaq = dict(heads=2, window=5, min_bits=1, max_bits=4, outliers=0.0, host_copy=host_copy)
+        group = HeadGroup([0, 1], QaqKeys(0.1, 1.0, **qaq), QaqValues(0.1, **qaq))
+        assert replayable_steps(filled_cache([group], 200)) == steps
 
 
 def test_room_for_a_capture_lands_a_side_stream_encode_first():
@@ -82,15 +83,23 @@ def test_room_for_a_capture_lands_a_side_stream_encode_first():
     assert all(stream.buffers[name].rows == rows[name] + packed[name].shape[2] for name in rows)
 
 
-@pytest.mark.parametrize("method", ["kivi", "kvquant"])
+def qaq_artifact(fingerprint: dict) -> Artifact:
+    """QAQ, a range and width per KV head, with tolerances that give mixed widths on this model."""
+    norms = torch.ones(fingerprint["num_layers"], fingerprint["num_kv_heads"])
+    return Artifact.build("qaq", {}, fingerprint, {"tolerance": torch.tensor([0.05, 0.5]), "query_norm": norms})
+
+
+@pytest.mark.parametrize("method", ["kivi", "kvquant", "qaq"])
 def test_a_step_in_the_captured_form_matches_a_plain_step(method, model, tokenizer, model_fingerprint,
                                                           uncalibrated_kvquant):
-    """The embedded model, KIVI-2 and KVQuant-3: steps with positions and a 4-d mask made from the device-side step
-    count, tails and stores written at device-side rows, keys encoded at device-side positions (KVQuant rotates them
-    back by it), give the plain steps' logits and cache contents."""
+    """The embedded model, KIVI-2, KVQuant-3 and QAQ: steps with positions and a 4-d mask made from the device-side
+    step count, tails and stores written at device-side rows, keys encoded at device-side positions (KVQuant rotates
+    them back by it), QAQ's code rows at a device-side count and its values' attention kept by position on the
+    device, give the plain steps' logits and cache contents."""
     ids = tokenizer("The cache stores keys and values for every layer. " * 20, return_tensors="pt").input_ids
-    artifact = uncalibrated_kvquant() if method == "kvquant" else Artifact.build("kivi", {"bits": 2}, model_fingerprint)
-    compressed = runtime.load(artifact)
+    artifacts = {"kivi": lambda: Artifact.build("kivi", {"bits": 2}, model_fingerprint),
+                 "kvquant": uncalibrated_kvquant, "qaq": lambda: qaq_artifact(model_fingerprint)}
+    compressed = runtime.load(artifacts[method]())
     plain, graphed = compressed.make_cache(model), compressed.make_cache(model)
     token = prefill(model, ids, plain).argmax(-1, keepdim=True)
     prefill(model, ids, graphed)

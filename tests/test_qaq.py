@@ -15,7 +15,9 @@ from kvtool.runtime import load
 from kvtool.runtime.cache import CompressedCache, CompressedLayer
 from kvtool.runtime.codec import HeadGroup
 from kvtool.runtime.packing import pack_bits
-from kvtool.runtime.qaq import QaqKeys, QaqValues, bit_widths, first_rows, key_sigma, outlier_counts, value_sigma
+from kvtool.runtime.qaq import (
+    QaqKeys, QaqValues, bit_widths, first_rows, held_rows, key_sigma, outlier_counts, value_sigma,
+)
 
 SETTINGS = dict(heads=2, window=5, min_bits=1, max_bits=8, outliers=0.01)
 
@@ -62,7 +64,7 @@ def test_mixed_width_codes_round_trip_bit_exact(per_head):
     codes = torch.minimum(codes, torch.exp2(widths.float())[..., None] - 1)
     expected = (lo[..., None] + (codes + 0.5) * step[..., None]).reshape(1, 96, 2, 64).transpose(1, 2)
     assert torch.equal(codec.decode(packed, 0), expected)
-    assert packed["codes"].numel() == int(widths.sum()) * 128 // vectors // 8
+    assert held_rows(packed)["codes"].numel() == int(widths.sum()) * 128 // vectors // 8
     first = first_rows(widths.flatten()).view(96, vectors)
     t, v = divmod(int(widths.flatten().argmax()), vectors)
     rows = packed["codes"][0, 0, first[t, v] : first[t, v] + widths[t, v]]
@@ -150,6 +152,8 @@ def test_chunked_prefill_matches_token_by_token(host_copy):
             one, other = getattr(layer.groups[0], kind).packed(), getattr(stepped.groups[0], kind).packed()
             assert one.keys() == other.keys() and all(torch.equal(one[name], other[name]) for name in one)
     widths = stepped.groups[0].values.packed()["widths"]
+    for stream in (stepped.groups[0].keys, stepped.groups[0].values):  # the codes hold Σ widths rows, no more
+        assert stream.packed()["codes"].shape[2] == stream.packed()["widths"][0, 0].sum()
     # the window of 5 stays fp16; without the host copy token 195, whose window has closed, is stored for the next
     # query already (the host copy re-encodes before each query instead)
     assert widths.shape[2] == (195 if host_copy else 196) and len(set(widths.flatten().tolist())) > 1

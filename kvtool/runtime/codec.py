@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
 from kvtool.artifacts import Artifact
+from kvtool.runtime.buffer import Buffer
+
+if TYPE_CHECKING:
+    from kvtool.runtime.graphs import GraphStep
 
 Packed = dict[str, torch.Tensor]
 
@@ -74,6 +78,14 @@ class TensorCodec(ABC):
     @abstractmethod
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         """float32 [B, H, n, D] reconstruction of packed tokens starting at absolute position `start`."""
+
+    def append_packed(self, buffers: dict[str, Buffer], packed: Packed, tokens: int, reserved: int,
+                      graph: GraphStep | None) -> None:
+        """Append what `encode` returned for `tokens` tokens to a stream's buffers (made at the first append), with
+        room for `reserved` tokens in all (`TokenStream.reserve`); `graph`: the step is being captured."""
+        for name, tensor in packed.items():
+            rows = -(-reserved * tensor.shape[2] // tokens)  # packed rows per token may be < 1
+            buffers.setdefault(name, Buffer()).append(tensor, rows, graph)
 
     def scores(self, query: torch.Tensor, packed: Packed, start: int) -> torch.Tensor:
         """query [B, H, T, D] (float32) · keys -> [B, H, T, n]; codebook codecs override this with table lookups."""

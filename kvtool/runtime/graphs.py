@@ -11,9 +11,10 @@ captured step moved them, and what windows drop (host bounds only: the data stay
 Steps that change the cache otherwise (a key flush, the first steps) run eagerly.
 
 Served: caches whose codecs encode on the main stream from a device-side position (`TensorCodec.graph_encodable`:
-KIVI, KVQuant, CQ, fp16) or only in steps that run eagerly (MILLION, whose window is encoded whole on a side stream:
-its codes land before a capture), every layer on the fused kernels (DuoAttention's streaming windows included);
-sequences without padding.
+KIVI, KVQuant, CQ, fp16, and QAQ, whose code rows follow a device-side count and whose values, encoded after the
+attention of their window, find it kept by position on the device) or only in steps that run eagerly (MILLION,
+whose window is encoded whole on a side stream: its codes land before a capture), every layer on the fused kernels
+(DuoAttention's streaming windows included); sequences without padding.
 """
 
 from __future__ import annotations

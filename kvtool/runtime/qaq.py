@@ -34,6 +34,7 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.errors import KvtoolError
 from kvtool.models import Layout
+from kvtool.runtime.buffer import Buffer
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, nonnegative, register_method
 from kvtool.runtime.packing import pack_bits, unpack_bits
 
@@ -47,10 +48,54 @@ def outlier_counts(elements: int, ratio: float) -> tuple[int, int]:
     return math.ceil(ratio / 2 * elements), elements - math.floor((1 - ratio / 2) * elements)
 
 
+def held_rows(packed: Packed) -> Packed:
+    """`packed` with its codes cut to the rows it keeps, Σ widths (the host waits for the device to learn it)."""
+    return {**packed, "codes": packed["codes"][:, :, : int(packed["widths"][0, 0].sum())]}
+
+
 def first_rows(widths: torch.Tensor) -> torch.Tensor:
     """Each token's first row in `codes`: the sum of the widths [n] of the tokens before it (int64)."""
     widths = widths.long()
     return widths.cumsum(0) - widths
+
+
+def capturing() -> bool:
+    """Whether a CUDA graph is being captured (the host must not wait for the device then)."""
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
+class PlaneRows(Buffer):
+    """The rows of a stream's codes, appended at a row count kept on the device: how many rows a token takes follows
+    from its widths, which a CUDA graph's replays compute without the host. `end` catches up with the count where
+    the host may wait for the device (not in a graph's capture: the kernel finds rows through the row table)."""
+
+    def __init__(self, most_per_token: int) -> None:
+        super().__init__()
+        self.count: torch.Tensor | None = None  # rows written (int64, on the rows' device)
+        self.most_per_token = most_per_token  # every vector at the widest setting
+
+    def _catch_up(self) -> None:
+        if self.count is not None and not capturing():
+            self.end = int(self.count)
+
+    def view(self) -> torch.Tensor:
+        self._catch_up()
+        return super().view()
+
+    def make_room_for_tokens(self, tokens: int, stored: int) -> None:
+        self._catch_up()
+        self.make_room(self.data, tokens * self.most_per_token)
+
+    def append_rows(self, rows: torch.Tensor, held: torch.Tensor, capacity: int) -> None:
+        """Append the first `held` (0-d, on the device) of `rows` [B, 1, r, bytes]; the others land after them, where
+        the next append writes."""
+        if self.count is None:
+            self.count = torch.zeros((), dtype=torch.int64, device=rows.device)
+        self._catch_up()
+        self.make_room(rows, rows.shape[2], capacity)
+        assert self.end + rows.shape[2] <= self.data.shape[2], "room made before capture"
+        self.data.index_copy_(2, self.count + torch.arange(rows.shape[2], device=rows.device), rows)
+        self.count += held
 
 
 def bit_widths(spread: torch.Tensor, sigma: torch.Tensor, min_bits: int, max_bits: int) -> torch.Tensor:
@@ -85,6 +130,7 @@ class QaqCodec(TensorCodec):
         # the decode kernel reads the codes as they are; with the host copy, value widths follow every position's
         # attention, which only the reference path computes
         self.layout = None if host_copy else PackedLayout("bitplanes", max_bits)
+        self.graph_encodable = not host_copy  # widths, rows and positions all computed on the device
         self.device = device  # where the layer's attention runs: tokens re-encoded from the host copy go there
 
     def settings(self, heads: int) -> dict:
@@ -110,22 +156,33 @@ class QaqCodec(TensorCodec):
         spread = (hi.float() - lo.float()).amax(0)
         return bit_widths(spread, sigma.to(spread.device), self.min_bits, self.max_bits)
 
-    def encode(self, x: torch.Tensor, start: int) -> Packed:
+    def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
         return self.quantize(x, self.sigma(start, x.shape[2]))
+
+    def append_packed(self, buffers: dict[str, Buffer], packed: Packed, tokens: int, reserved: int,
+                      graph) -> None:
+        per_token = {name: tensor for name, tensor in packed.items() if name != "codes"}
+        super().append_packed(buffers, per_token, tokens, reserved, graph)
+        held = packed["widths"][0, 0].sum()
+        capacity = 0 if capturing() else -(-reserved * int(held) // tokens)
+        buffers.setdefault("codes", PlaneRows(self.vectors * self.max_bits)).append_rows(packed["codes"], held,
+                                                                                         capacity)
 
     def reencode(self, packed: Packed, host: torch.Tensor, start: int, query_position: int) -> Packed:
         sigma = self.sigma_for_query(start, host.shape[2], query_position)
         held = packed["widths"].shape[2] if packed else 0
         if held and not torch.equal(self.widths(packed["lo"][:, 0], packed["hi"][:, 0], sigma[:held]),
                                     packed["widths"][0, 0]):
-            return self.quantize(host.to(self.device), sigma)  # a width changed: rebuild the codes from the host copy
+            return held_rows(self.quantize(host.to(self.device), sigma))  # a width changed: rebuild from the copy
         if held == host.shape[2]:
             return packed
-        fresh = self.quantize(host[:, :, held:].to(self.device), sigma[held:])  # tokens whose window just closed
+        fresh = held_rows(self.quantize(host[:, :, held:].to(self.device), sigma[held:]))  # windows just closed
         return {name: torch.cat([packed[name], fresh[name]], dim=2) for name in fresh} if held else fresh
 
     def quantize(self, x: torch.Tensor, sigma: torch.Tensor) -> Packed:
-        """Tokens x [B, H, n, D] at the widths their tolerated σ [n, vectors] allows."""
+        """Tokens x [B, H, n, D] at the widths their tolerated σ [n, vectors] allows. `codes` holds every plane up
+        to max_bits of each vector: the Σ widths rows to keep first, in (token, vector, plane) order, then the others
+        (shapes that do not depend on the widths, as a CUDA graph needs; `held_rows` drops the others)."""
         b, h, n, d = x.shape
         size = h * d // self.vectors
         flat = x.float().transpose(1, 2).reshape(b, n, self.vectors, size)  # one vector's elements together
@@ -139,12 +196,13 @@ class QaqCodec(TensorCodec):
         codes = ((flat - lo.float()[..., None]) / step[..., None]).floor().clamp_min(0).minimum(levels).to(torch.int32)
         bit = torch.arange(self.max_bits, device=widths.device)
         planes = ((codes[..., None, :] >> bit[:, None]) & 1).to(torch.uint8)  # [B, n, vectors, max_bits, size]
+        kept_first = torch.argsort((bit >= widths[..., None]).flatten().to(torch.uint8), stable=True)
         packed = {
             "widths": widths[None, None].expand(b, 1, n, self.vectors).contiguous(),
             "lo": lo[:, None],
             "hi": hi[:, None],
-            # [B, 1, Σ widths, size / 8]: (token, vector)-major, a vector's plane k in its row k
-            "codes": pack_bits(planes[:, bit < widths[..., None]], 1)[:, None],
+            # [B, 1, n · vectors · max_bits, size / 8]: (token, vector)-major, a vector's plane k in its row k
+            "codes": pack_bits(planes.flatten(1, 3)[:, kept_first], 1)[:, None],
         }
         if low + high:
             index = torch.cat([order[..., :low], order[..., size - high :]], dim=-1)  # [B, n, vectors, slots]
@@ -152,9 +210,10 @@ class QaqCodec(TensorCodec):
             packed["outlier_value"] = flat.gather(-1, index).half().flatten(2)[:, None]
         return packed
 
-    def row_table(self, packed: Packed) -> torch.Tensor:
-        """What the decode kernel indexes the codes by: int32 [n, vectors, 2], each vector's first row and width."""
-        widths = packed["widths"][0, 0]
+    def row_table(self, widths: torch.Tensor) -> torch.Tensor:
+        """What the decode kernel indexes the codes by: of the tokens' widths [B, 1, n, vectors], int32
+        [n, vectors, 2], each vector's first row and width."""
+        widths = widths[0, 0]
         return torch.stack([first_rows(widths.flatten()).view(widths.shape), widths.long()], dim=-1).int()
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
@@ -187,16 +246,21 @@ class QaqKeys(QaqCodec):
     def __init__(self, tolerance: float, query_norm: float | list[float], **settings) -> None:
         super().__init__(**settings)
         self.tolerance = tolerance
-        self.query_norm = torch.tensor(query_norm, dtype=torch.float64).expand(self.vectors)
+        self.query_norm = torch.tensor(query_norm, dtype=torch.float64).expand(self.vectors).contiguous()
+        self.norm_on: dict[torch.device, torch.Tensor] = {}  # query_norm copied once per device (not in a capture)
 
     def for_heads(self, positions: list[int]) -> QaqKeys | None:
         if not self.per_head:
             return None  # one range over all the group's heads: a subset would change it
         return QaqKeys(self.tolerance, self.query_norm[positions].tolist(), **self.settings(len(positions)))
 
-    def sigma(self, start: int, count: int) -> torch.Tensor:
-        tokens = torch.arange(start, start + count) + self.window  # T when the token's window closes
-        return key_sigma(tokens[:, None], self.tolerance, self.query_norm)
+    def sigma(self, start: int | torch.Tensor, count: int) -> torch.Tensor:
+        device = start.device if isinstance(start, torch.Tensor) else torch.device("cpu")
+        if device not in self.norm_on:
+            self.norm_on[device] = self.query_norm.to(device)
+        norm = self.norm_on[device]
+        tokens = start + torch.arange(count, device=device) + self.window  # T when the token's window closes
+        return key_sigma(tokens[:, None], self.tolerance, norm)
 
     def sigma_for_query(self, start: int, count: int, query_position: int) -> torch.Tensor:
         return key_sigma(torch.full((count, 1), query_position), self.tolerance, self.query_norm)
@@ -215,8 +279,9 @@ class QaqValues(QaqCodec):
     def __init__(self, tolerance: float, **settings) -> None:
         super().__init__(**settings)
         self.tolerance = tolerance
-        self.received = torch.zeros(self.vectors, 0)  # running max attention [vectors, positions pending_start ..]
-        self.pending_start = 0
+        # the largest attention each of the last `slots` positions received, position p in slot p % slots
+        # [vectors, slots]: a ring, so that a CUDA graph's replays find a position's slot from the device
+        self.received = torch.zeros(self.vectors, 0)
         self.by_query: dict[int, torch.Tensor] = {}  # host copy: query position -> max attention [vectors, positions]
 
     def for_heads(self, positions: list[int]) -> QaqValues | None:
@@ -227,34 +292,36 @@ class QaqValues(QaqCodec):
         if self.keeps_host_copy:
             self.remember_queries(weights, rows, positions)
             return
+        # the positions not yet encoded: the rows' own and the `window` before the first (a host bound on them)
+        self.fit_ring(rows.numel() + self.window, rows)
+        slots = self.received.shape[1]
+        # positions inside some row's window span fewer than `slots`: no two of them share a slot
         in_window = (positions[None, :] <= rows[:, None]) & (rows[:, None] < positions[None, :] + self.window)
         seen = self.by_vector(weights.masked_fill(~in_window, 0))  # [vectors, F]
-        # kept where attention runs, sized from host integers: positions after the last row got no attention
-        needed = last_row + 1 - self.pending_start
-        if needed <= 0:
-            return
-        self.received = self.received.to(seen.device)
-        if needed > self.received.shape[1]:
-            self.received = torch.cat([self.received, self.received.new_zeros(self.vectors,
-                                                                              needed - self.received.shape[1])], 1)
-        index = positions - self.pending_start
-        keep = (index >= 0) & (index < needed)
-        self.received.scatter_reduce_(1, torch.where(keep, index, 0).expand_as(seen), torch.where(keep, seen, 0.0),
-                                      "amax")
+        self.received.index_fill_(1, rows % slots, 0.0)  # the rows' own positions arrive: their slots start afresh
+        self.received.scatter_reduce_(1, (positions % slots).expand_as(seen), seen, "amax")
 
-    def sigma(self, start: int, count: int) -> torch.Tensor:
-        index = torch.arange(start, start + count, device=self.received.device) - self.pending_start
+    def fit_ring(self, needed: int, rows: torch.Tensor) -> None:
+        """A ring of at least `needed` slots on the rows' device, the last positions before the rows kept."""
         held = self.received.shape[1]
-        attention = torch.zeros(count, self.vectors, device=self.received.device)
+        if held >= needed and self.received.device == rows.device:
+            return
+        slots = 1 << (max(needed, held) - 1).bit_length()
+        ring = torch.zeros(self.vectors, slots, device=rows.device)
         if held:
-            known = (index >= 0) & (index < held)
-            attention = torch.where(known[:, None], self.received[:, index.clamp(0, held - 1)].T, attention)
+            before = rows.min() - held + torch.arange(held, device=rows.device)
+            before = before[before >= 0]
+            ring[:, before % slots] = self.received.to(rows.device)[:, before % held]
+        self.received = ring
+
+    def sigma(self, start: int | torch.Tensor, count: int) -> torch.Tensor:
+        positions = start + torch.arange(count, device=self.received.device)
+        attention = torch.zeros(count, self.vectors, device=self.received.device)
+        if self.received.shape[1]:
+            attention = self.received[:, positions % self.received.shape[1]].T
         # tokens encoded before their window was observed: the widest setting
         attention = torch.where(attention > 0, attention, 1.0)
-        done = max(start + count - self.pending_start, 0)
-        self.received, self.pending_start = self.received[:, done:], self.pending_start + done
-        tokens = torch.arange(start, start + count, device=attention.device) + self.window
-        return value_sigma(tokens[:, None], self.tolerance, attention)
+        return value_sigma(positions[:, None] + self.window, self.tolerance, attention)
 
     def remember_queries(self, weights: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> None:
         """Keep each query's largest attention per vector and token, for the last `window` queries."""

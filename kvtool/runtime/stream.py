@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from kvtool.runtime.buffer import Buffer
 from kvtool.runtime.codec import Packed, TensorCodec, nonnegative
 from kvtool.runtime.side_stream import SideEncode
 
@@ -36,72 +37,6 @@ TAIL_SLACK = 16  # spare rows of a tail buffer at least (25% of its live rows ab
 def held_from(store_start: int, store_end: int, tail_start: int) -> int:
     """Lowest non-sink position a stream with these bounds holds (an empty store holds none)."""
     return min(store_start, tail_start) if store_end > store_start else tail_start
-
-
-class Buffer:
-    """A growable tensor along dim 2 with cheap appends and front drops (capacity grows by 25%, at least `slack`
-    rows).
-
-    `on_host`: held in CPU memory whatever the device of the appended rows (pinned where CUDA is present, so that
-    copies to the GPU are fast)."""
-
-    def __init__(self, on_host: bool = False, slack: int = 256) -> None:
-        self.data: torch.Tensor | None = None
-        self.begin = 0
-        self.end = 0
-        self.on_host = on_host
-        self.slack = slack
-
-    @classmethod
-    def of(cls, x: torch.Tensor) -> "Buffer":
-        """A buffer holding exactly `x` (no copy)."""
-        buffer = cls()
-        buffer.data, buffer.end = x, x.shape[2]
-        return buffer
-
-    def view(self) -> torch.Tensor:
-        return self.data[:, :, self.begin : self.end]
-
-    @property
-    def rows(self) -> int:
-        return self.end - self.begin
-
-    def _empty(self, x: torch.Tensor, rows: int) -> torch.Tensor:
-        # whole multiples of 16 rows: strides keep their divisibility by 16 as buffers grow, which Triton specializes
-        # the decode kernel on (a new compile inside a decode step)
-        shape = (*x.shape[:2], -(-rows // 16) * 16, *x.shape[3:])
-        if self.on_host:
-            return torch.empty(shape, dtype=x.dtype, pin_memory=torch.cuda.is_available())
-        return x.new_empty(shape)
-
-    def make_room(self, like: torch.Tensor, rows: int, capacity: int = 0) -> None:
-        """Capacity for `rows` more rows shaped like `like` without moving (a CUDA graph replays writes in place)."""
-        if self.data is None:
-            self.data = self._empty(like, max(rows, self.slack, capacity))
-        elif self.end + rows > self.data.shape[2]:
-            live = self.view()
-            # grow from the live rows, not the old capacity: a windowed store that drops its front keeps its size
-            capacity = max(live.shape[2] + rows + max(live.shape[2] // 4, self.slack), capacity)
-            grown = self._empty(like, capacity)
-            grown[:, :, : live.shape[2]] = live
-            self.data, self.begin, self.end = grown, 0, live.shape[2]
-
-    def append(self, x: torch.Tensor, capacity: int = 0, graph: "GraphStep | None" = None) -> None:
-        """Append rows along dim 2; `capacity` (rows) preallocates for what is still to come (`reserve`). While a
-        CUDA graph is captured, the rows go where the replay's step count puts them."""
-        self.make_room(x, x.shape[2], capacity)
-        assert graph is None or self.end + x.shape[2] * graph.span <= self.data.shape[2], "room made before capture"
-        if graph is None:
-            self.data[:, :, self.end : self.end + x.shape[2]] = x
-        else:
-            self.data.index_copy_(2, graph.rows(self.end, x.shape[2]), x)
-        self.end += x.shape[2]
-
-    def drop_front(self, rows: int) -> None:
-        self.begin += rows
-
-    def nbytes(self) -> int:
-        return 0 if self.data is None else self.view().numel() * self.data.element_size()
 
 
 class TokenStream:
@@ -189,9 +124,7 @@ class TokenStream:
             self.store_end = encode_to
 
     def _append_packed(self, packed: Packed, tokens: int) -> None:
-        for name, tensor in packed.items():
-            rows = -(-self.reserved * tensor.shape[2] // tokens)  # packed rows per token may be < 1
-            self.buffers.setdefault(name, Buffer()).append(tensor, rows, self.graph)
+        self.codec.append_packed(self.buffers, packed, tokens, self.reserved, self.graph)
 
     def _land(self) -> None:
         """Append the codes of a side-stream encode to the buffers (on the GPU the main stream waits; the host not)."""
@@ -201,9 +134,17 @@ class TokenStream:
 
     @property
     def replayable(self) -> bool:
-        """Whether CUDA graphs can ever replay this stream's decode steps: not where the codec waits for attention
-        to encode or re-encodes from a host copy (what a step stores depends on data the host reads)."""
-        return not self.codec.encodes_after_attention and self.host is None
+        """Whether CUDA graphs can ever replay this stream's decode steps: not where the codec re-encodes from a host
+        copy, nor where it waits for attention to encode unless it encodes from a device-side position (what a
+        step stores would depend on data the host reads)."""
+        waits = self.codec.encodes_after_attention and not self.codec.graph_encodable
+        return self.host is None and not waits
+
+    def _encoded_by_step(self, length: int, store_end: int) -> int:
+        """Tokens the decode step that brings this stream to `length` tokens encodes, with `store_end` before it:
+        what its query reads compressed, or, for a codec that encodes after attention, what the next one will."""
+        query = length if self.codec.encodes_after_attention else length - 1
+        return max(self.fp_from(query) - store_end, 0)
 
     def steps_alike(self, limit: int) -> int:
         """How many decode steps from now (at most `limit`) change this stream alike: each encodes as many tokens, and
@@ -216,7 +157,7 @@ class TokenStream:
         store_start, store_end, tail_start, per_step = self.store_start, self.store_end, self.tail_start, None
         for step in range(limit):  # the step's append, encode and settle, on host integers
             length = self.length + step + 1
-            encoded = max(self.fp_from(length - 1) - store_end, 0)
+            encoded = self._encoded_by_step(length, store_end)
             if step == 0 and encoded and not (codec.graph_encodable and store_end > store_start):
                 return 0  # the encode reads a host position, or makes the store's first buffers
             store_end += encoded
@@ -235,9 +176,9 @@ class TokenStream:
         step must not wait on an event recorded outside the capture."""
         self._land()
         self.tail_buffer.make_room(self.tail_buffer.data, steps)
-        encoded = max(self.fp_from(self.length) - self.store_end, 0)
+        encoded = self._encoded_by_step(self.length + 1, self.store_end)
         for buffer in self.buffers.values() if encoded else ():
-            buffer.make_room(buffer.data, -(-steps * encoded * buffer.rows // (self.store_end - self.store_start)))
+            buffer.make_room_for_tokens(steps * encoded, self.store_end - self.store_start)
 
     def settle(self) -> None:
         """After the chunk's attention: drop fp16 copies of stored tokens, and stored units out of the window."""

@@ -6,7 +6,8 @@ keys encoded before RoPE at device-side positions, uncalibrated: uniform signpos
 difference / largest logit, whether the greedy tokens agree, how many steps were replayed, and whether the twins'
 caches hold the same tensors at the end.
   python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py ["duo50+kivi2 window 256,..." (the artifacts to run)] [control]
-(KVQuant-3 and `control` added on 2026-12-02, third session: docs/gpu_runs/2026-12-02c.) With `control` the second
+(KVQuant-3 and `control` added on 2026-12-02, third session: docs/gpu_runs/2026-12-02c; QAQ, a range and width
+per KV head, tolerances 0.05 / 0.5, query norms 1, in the sixth: docs/gpu_runs/2026-12-02f.) With `control` the second
 twin steps eagerly too, with the context split among twice the programs (launch mma:32/4/3/16): the differences
 that another order of summing alone makes in this model, to hold the graphs' differences against."""
 import contextlib
@@ -48,11 +49,14 @@ thresholds = 4 * torch.ones(layers, heads, dim)
 kvquant = Artifact.build("kvquant", {"bits": 3}, fingerprint(model), {  # uniform signposts, identity Q-Norm
     "key_signposts": signposts.clone(), "value_signposts": signposts.clone(), "key_lower": -thresholds,
     "key_upper": thresholds, "qnorm": torch.tensor([1.0, 0.0]).expand(layers, 2, 2).clone()})
+qaq = Artifact.build("qaq", {}, fingerprint(model), {"tolerance": torch.tensor([0.05, 0.5]),
+                                                      "query_norm": torch.ones(layers, heads)})
 ARTIFACTS = {
     "kivi2 R=128": [Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
     "kivi2 R=32": [Artifact.build("kivi", {"bits": 2, "residual": 32}, fingerprint(model))],
     "duo50+kivi2 window 256": [duo, Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
     "kvquant3": [kvquant],
+    "qaq": [qaq],
 }
 control = len(sys.argv) > 2 and sys.argv[2] == "control"
 for name, artifacts in ARTIFACTS.items():

@@ -15,6 +15,7 @@ import math
 import torch
 
 from kvtool.runtime.codec import PackedLayout
+from kvtool.runtime.graphs import GraphStep
 
 # in the order the decode kernel numbers them (its K_KIND / V_KIND)
 LAYOUT_KINDS = (
@@ -103,27 +104,34 @@ def attend_decode(layer, query: torch.Tensor, mask: torch.Tensor | None, scaling
         decode_attention(state.keys, state.values, state.head_tensor(query.device), per_kv, query, out, mask_row,
                          scaling, softcap, state.recent, lse, layer.graph)
         if observes:
-            observe_key_tail(state, query, lse, mask_row, scaling, softcap, per_kv)
+            observe_key_tail(state, query, lse, mask_row, scaling, softcap, per_kv, layer.graph)
         state.settle()
     return out
 
 
 def observe_key_tail(state, query: torch.Tensor, lse: torch.Tensor, mask_row: torch.Tensor | None, scaling: float,
-                     softcap: float | None, per_kv: int) -> None:
+                     softcap: float | None, per_kv: int, graph: GraphStep | None = None) -> None:
     """Show a group's codecs the softmax weights of this step's query over the fp16 tail of its keys, rebuilt from
     the kernel's log-sum-exp. The tail holds the positions a codec that encodes after attention still waits on
-    (QAQ's values: the window of recent queries, which the key tail spans)."""
+    (QAQ's values: the window of recent queries, which the key tail spans). In a captured step (`graph`) the tail's
+    rows and positions move on by one per replayed step."""
     keys = state.keys
-    positions = torch.arange(keys.tail_start, keys.length, device=query.device)
+    count = keys.length - keys.tail_start
+    offsets = torch.arange(count, device=query.device)
+    if graph is None:
+        positions, tail = offsets + keys.tail_start, keys.tail
+    else:
+        positions = graph.position(keys.tail_start, 1) + offsets
+        tail = keys.tail_buffer.data.index_select(2, graph.position(keys.tail_buffer.begin, 1) + offsets)
     heads = state.head_tensor(query.device)
     rows_query = query[:, :, 0].unflatten(1, (-1, per_kv)).index_select(1, heads).float()  # [B, heads, per_kv, D]
-    logits = rows_query @ keys.tail.float().transpose(-1, -2) * scaling
+    logits = rows_query @ tail.float().transpose(-1, -2) * scaling
     if softcap:
         logits = softcap * torch.tanh(logits / softcap)
     row_lse = lse.unflatten(1, (-1, per_kv)).index_select(1, heads)[..., None] * math.log(2)  # base 2 -> e
     weights = torch.exp(logits - row_lse)
     if mask_row is not None:
-        weights = weights * mask_row[:, None, None, keys.tail_start : keys.length]
-    rows = torch.full((per_kv,), keys.length - 1, device=query.device)
+        weights = weights * mask_row.index_select(1, positions)[:, None, None]
+    rows = positions[-1:].expand(per_kv)  # the step's query: the newest position
     keys.observe(weights, rows, positions, keys.length - 1)
     state.values.observe(weights, rows, positions, keys.length - 1)

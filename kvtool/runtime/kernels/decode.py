@@ -728,7 +728,8 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
         scale_strides = (scale.stride(0), scale.stride(3), scale.stride(2))
         vectors = stream.codec.vectors
         vector_heads = stream.codec.heads // vectors
-        levels = stream.codec.row_table(packed)
+        widths = stream.store["widths"]
+        levels = stream.codec.row_table(widths.data[:, :, widths.begin :])  # to its capacity: a replay's tokens too
     if layout.kind.startswith("nuq"):
         levels = stream.codec.codebook.levels.contiguous()
     tail = stream.tail if stream.tail is not None and stream.tail.shape[2] else placeholder
