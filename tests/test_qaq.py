@@ -55,10 +55,10 @@ def test_mixed_width_codes_round_trip_bit_exact(per_head):
     codec = QaqKeys(0.02, 3.0, **{**SETTINGS, "outliers": 0.0, "per_head": per_head})
     vectors = 2 if per_head else 1
     packed = codec.encode(x, 0)
-    widths = packed["widths"][0, 0].long()
+    widths = packed["widths"][0].T.long()
     assert widths.shape == (96, vectors) and len(set(widths.flatten().tolist())) >= 4
     flat = x.transpose(1, 2).reshape(1, 96, vectors, 128 // vectors)
-    lo, hi = packed["lo"][:, 0].float(), packed["hi"][:, 0].float()
+    lo, hi = packed["lo"].transpose(1, 2).float(), packed["hi"].transpose(1, 2).float()
     step = (hi - lo) / torch.exp2(widths.float())
     codes = ((flat - lo[..., None]) / step[..., None]).floor().clamp_min(0)
     codes = torch.minimum(codes, torch.exp2(widths.float())[..., None] - 1)
@@ -84,8 +84,8 @@ def test_per_head_vectors_equal_a_codec_per_head():
     for head, norm in enumerate((3.0, 0.5)):
         alone = QaqKeys(0.02, norm, **{**SETTINGS, "heads": 1})
         packed = alone.encode(x[:, head : head + 1], 7)
-        assert torch.equal(together["widths"][..., head], packed["widths"][..., 0])
-        assert torch.equal(together["lo"][..., head], packed["lo"][..., 0])
+        assert torch.equal(together["widths"][:, head], packed["widths"][:, 0])
+        assert torch.equal(together["lo"][:, head], packed["lo"][:, 0])
         assert torch.equal(per_head.decode(together, 7)[:, head], alone.decode(packed, 7)[:, 0])
     subset = per_head.for_heads([1])
     assert torch.equal(subset.decode(subset.encode(x[:, 1:], 7), 7), per_head.decode(together, 7)[:, 1:])
@@ -114,7 +114,7 @@ def test_value_widths_grow_with_the_attention_received():
     weights[0, 0, 6, 0] = 0.9  # token 0 by query 6, outside its window 0..4: not counted
     codec.observe_attention(weights, torch.arange(7), torch.arange(7), 6)
     x = torch.randn(1, 2, 1, 64).expand(1, 2, 3, 64)  # three tokens with the same values
-    widths = codec.encode(x, 0)["widths"][0, 0, :, 0]
+    widths = codec.encode(x, 0)["widths"][0, 0]
     assert widths[0] == widths[1] < widths[2]
     ranges = QaqValues(0.05, **SETTINGS).encode(x[:, :, :1], 0)
     spread = ranges["hi"].float() - ranges["lo"].float()
@@ -153,7 +153,7 @@ def test_chunked_prefill_matches_token_by_token(host_copy):
             assert one.keys() == other.keys() and all(torch.equal(one[name], other[name]) for name in one)
     widths = stepped.groups[0].values.packed()["widths"]
     for stream in (stepped.groups[0].keys, stepped.groups[0].values):  # the codes hold Σ widths rows, no more
-        assert stream.packed()["codes"].shape[2] == stream.packed()["widths"][0, 0].sum()
+        assert stream.packed()["codes"].shape[2] == stream.packed()["widths"][0].sum()
     # the window of 5 stays fp16; without the host copy token 195, whose window has closed, is stored for the next
     # query already (the host copy re-encodes before each query instead)
     assert widths.shape[2] == (195 if host_copy else 196) and len(set(widths.flatten().tolist())) > 1
@@ -177,7 +177,7 @@ def test_host_copy_rewidens_a_token_from_its_host_copy():
         layer = _layer(host_copy, value_tolerance=1.0)
         _run(layer, k, v, q, [10, 30])
         values = layer.groups[0].values
-        widths[host_copy] = values.packed()["widths"][0, 0, :, 0].long()
+        widths[host_copy] = values.packed()["widths"][0, 0].long()
     assert widths[True][3] > widths[False][3]  # without the host copy token 3 keeps the width of its window
     decoded = values.codec.decode(values.packed(), 0)
     for token, width in enumerate(widths[True].tolist()):

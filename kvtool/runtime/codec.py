@@ -34,9 +34,9 @@ class PackedLayout:
     "nuq_keys", "nuq_values" (runtime/kvquant.py): {"codes"} `bits`-wide indices into the codec's levels (pack_bits
     order), keys before RoPE scaled per channel, values per token ({"range"}), and a fixed number of sparse fp16
     outliers per token ({"outlier_index", "outlier_value"}).
-    "bitplanes" (runtime/qaq.py): {"codes", "widths", "lo", "hi"} and the sparse outliers; per token (over the group's
-    heads x head_dim) a width up to `bits` and that many rows of `codes`, bit k of every code in row k, 1 bit per
-    element; x = lo + (code + 0.5) (hi - lo) / 2^width.
+    "bitplanes" (runtime/qaq.py): {"codes", "widths", "lo", "hi"} and the sparse outliers; per token and coded vector
+    (one per KV head, or the group's heads x head_dim) a width up to `bits` and that many rows of `codes`, bit k of
+    every code in row k, 1 bit per element; x = lo + (code + 0.5) (hi - lo) / 2^width.
     """
 
     kind: str

@@ -15,8 +15,8 @@ bookkeeping runs once per layer and step, not once per head (docs/gpu.md).
 Storage is mixed-width for real: a vector of width B holds B consecutive rows of `codes`, row k being bit k of each
 of its codes ("bit plane" k), packed 1 bit per element; vectors follow each other in (position, vector) order, so a
 vector's first row is the sum of the widths before it. Widths (uint8), fp16 min/max and the fp16 outliers with their
-indices (within the vector) are held per token and vector, so everything stays on the token axis (dim 2), `codes`
-with a variable number of rows per token.
+indices (within the vector) are held per vector and token, [B, vectors, n (, slots)], so everything stays on the
+token axis (dim 2), `codes` [B, 1, rows, bytes] with a variable number of rows per token.
 
 With `host_copy` (paper §4.2, "Integration") every token's fp16 K/V is also kept in host memory, and before each
 query t reads the cache the widths of all quantized tokens are recomputed for that query: T = t, and for values S the
@@ -50,7 +50,7 @@ def outlier_counts(elements: int, ratio: float) -> tuple[int, int]:
 
 def held_rows(packed: Packed) -> Packed:
     """`packed` with its codes cut to the rows it keeps, Σ widths (the host waits for the device to learn it)."""
-    return {**packed, "codes": packed["codes"][:, :, : int(packed["widths"][0, 0].sum())]}
+    return {**packed, "codes": packed["codes"][:, :, : int(packed["widths"][0].sum())]}
 
 
 def first_rows(widths: torch.Tensor) -> torch.Tensor:
@@ -119,7 +119,7 @@ class QaqCodec(TensorCodec):
     """Mixed-width per-token quantization of a head group; subclasses say how σ follows from T (and attention).
 
     `per_head`: one coded vector (range, width, outliers) per KV head and token, else one of all the group's heads.
-    σ, widths and ranges are [n, vectors] (widths shared over the batch: rows hold whole tokens)."""
+    σ, widths and ranges are computed [n, vectors] (widths shared over the batch: rows hold whole tokens)."""
 
     def __init__(self, heads: int, window: int, min_bits: int, max_bits: int, outliers: float,
                  per_head: bool = False, host_copy: bool = False, device: torch.device | str = "cpu") -> None:
@@ -163,7 +163,7 @@ class QaqCodec(TensorCodec):
                       graph) -> None:
         per_token = {name: tensor for name, tensor in packed.items() if name != "codes"}
         super().append_packed(buffers, per_token, tokens, reserved, graph)
-        held = packed["widths"][0, 0].sum()
+        held = packed["widths"][0].sum()
         capacity = 0 if capturing() else -(-reserved * int(held) // tokens)
         buffers.setdefault("codes", PlaneRows(self.vectors * self.max_bits)).append_rows(packed["codes"], held,
                                                                                          capacity)
@@ -171,8 +171,8 @@ class QaqCodec(TensorCodec):
     def reencode(self, packed: Packed, host: torch.Tensor, start: int, query_position: int) -> Packed:
         sigma = self.sigma_for_query(start, host.shape[2], query_position)
         held = packed["widths"].shape[2] if packed else 0
-        if held and not torch.equal(self.widths(packed["lo"][:, 0], packed["hi"][:, 0], sigma[:held]),
-                                    packed["widths"][0, 0]):
+        if held and not torch.equal(self.widths(packed["lo"].transpose(1, 2), packed["hi"].transpose(1, 2),
+                                                sigma[:held]), packed["widths"][0].T):
             return held_rows(self.quantize(host.to(self.device), sigma))  # a width changed: rebuild from the copy
         if held == host.shape[2]:
             return packed
@@ -197,28 +197,30 @@ class QaqCodec(TensorCodec):
         bit = torch.arange(self.max_bits, device=widths.device)
         planes = ((codes[..., None, :] >> bit[:, None]) & 1).to(torch.uint8)  # [B, n, vectors, max_bits, size]
         kept_first = torch.argsort((bit >= widths[..., None]).flatten().to(torch.uint8), stable=True)
+        # per vector and token [B, vectors, n, ...]: a head's reads in the kernel are contiguous
         packed = {
-            "widths": widths[None, None].expand(b, 1, n, self.vectors).contiguous(),
-            "lo": lo[:, None],
-            "hi": hi[:, None],
+            "widths": widths.T[None].expand(b, self.vectors, n).contiguous(),
+            "lo": lo.transpose(1, 2).contiguous(),
+            "hi": hi.transpose(1, 2).contiguous(),
             # [B, 1, n · vectors · max_bits, size / 8]: (token, vector)-major, a vector's plane k in its row k
             "codes": pack_bits(planes.flatten(1, 3)[:, kept_first], 1)[:, None],
         }
         if low + high:
             index = torch.cat([order[..., :low], order[..., size - high :]], dim=-1)  # [B, n, vectors, slots]
-            packed["outlier_index"] = index.to(torch.uint8 if size <= 256 else torch.int16).flatten(2)[:, None]
-            packed["outlier_value"] = flat.gather(-1, index).half().flatten(2)[:, None]
+            packed["outlier_index"] = index.to(torch.uint8 if size <= 256 else torch.int16).transpose(1, 2).contiguous()
+            packed["outlier_value"] = flat.gather(-1, index).half().transpose(1, 2).contiguous()
         return packed
 
     def row_table(self, widths: torch.Tensor) -> torch.Tensor:
-        """What the decode kernel indexes the codes by: of the tokens' widths [B, 1, n, vectors], int32
-        [n, vectors, 2], each vector's first row and width."""
-        widths = widths[0, 0]
-        return torch.stack([first_rows(widths.flatten()).view(widths.shape), widths.long()], dim=-1).int()
+        """What the decode kernel indexes the codes by: of the tokens' widths [B, vectors, n], int32
+        [vectors, n, 2], each vector's first row and width."""
+        widths = widths[0].T  # [n, vectors]: rows follow each other in this order
+        table = torch.stack([first_rows(widths.flatten()).view(widths.shape), widths.long()], dim=-1)
+        return table.transpose(0, 1).contiguous().int()
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
-        widths = packed["widths"][0, 0].long()  # [n, vectors]
-        lo, hi = packed["lo"][:, 0].float(), packed["hi"][:, 0].float()
+        widths = packed["widths"][0].T.long()  # [n, vectors]
+        lo, hi = packed["lo"].transpose(1, 2).float(), packed["hi"].transpose(1, 2).float()
         b, n, vectors = lo.shape
         bits = unpack_bits(packed["codes"][:, 0], 1)  # [B, rows, size]
         first = first_rows(widths.flatten()).view(n, vectors)
@@ -231,8 +233,8 @@ class QaqCodec(TensorCodec):
         step = (hi - lo).clamp_min(1e-8) / torch.exp2(widths.float())
         x = lo[..., None] + (codes.float() + 0.5) * step[..., None]  # the midpoint of each segment
         if "outlier_index" in packed:
-            index = packed["outlier_index"][:, 0].unflatten(-1, (vectors, -1)).long()
-            x.scatter_(-1, index, packed["outlier_value"][:, 0].unflatten(-1, (vectors, -1)).float())
+            index = packed["outlier_index"].transpose(1, 2).long()  # [B, n, vectors, slots]
+            x.scatter_(-1, index, packed["outlier_value"].transpose(1, 2).float())
         return x.reshape(b, n, self.heads, -1).transpose(1, 2)
 
     def by_vector(self, weights: torch.Tensor) -> torch.Tensor:

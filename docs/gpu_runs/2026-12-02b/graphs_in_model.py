@@ -7,7 +7,9 @@ difference / largest logit, whether the greedy tokens agree, how many steps were
 caches hold the same tensors at the end.
   python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py ["duo50+kivi2 window 256,..." (the artifacts to run)] [control]
 (KVQuant-3 and `control` added on 2026-12-02, third session: docs/gpu_runs/2026-12-02c; QAQ, a range and width
-per KV head, tolerances 0.05 / 0.5, query norms 1, in the sixth: docs/gpu_runs/2026-12-02f.) With `control` the second
+per KV head, tolerances 0.05 / 0.5, query norms 1, in the sixth: docs/gpu_runs/2026-12-02f; so were MILLION, 2
+channels per 8-bit code, one random codebook, R = 32, and CQ, 2 channels per 8-bit code, random per-layer and head
+codebooks, no fp16 window.) With `control` the second
 twin steps eagerly too, with the context split among twice the programs (launch mma:32/4/3/16): the differences
 that another order of summing alone makes in this model, to hold the graphs' differences against."""
 import contextlib
@@ -51,12 +53,21 @@ kvquant = Artifact.build("kvquant", {"bits": 3}, fingerprint(model), {  # unifor
     "key_upper": thresholds, "qnorm": torch.tensor([1.0, 0.0]).expand(layers, 2, 2).clone()})
 qaq = Artifact.build("qaq", {}, fingerprint(model), {"tolerance": torch.tensor([0.05, 0.5]),
                                                       "query_norm": torch.ones(layers, heads)})
+def codebooks(layers: int, heads: int) -> dict:
+    shape = (layers, heads, dim // 2, 256, 2)
+    return {"key_codebooks": torch.randn(shape).half(), "value_codebooks": torch.randn(shape).half()}
+
+
+million = Artifact.build("million", {"residual": 32}, fingerprint(model), codebooks(1, 1))
+cq = Artifact.build("cq", {"channels_per_group": 2}, fingerprint(model), codebooks(layers, heads))
 ARTIFACTS = {
     "kivi2 R=128": [Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
     "kivi2 R=32": [Artifact.build("kivi", {"bits": 2, "residual": 32}, fingerprint(model))],
     "duo50+kivi2 window 256": [duo, Artifact.build("kivi", {"bits": 2}, fingerprint(model))],
     "kvquant3": [kvquant],
     "qaq": [qaq],
+    "million2 R=32": [million],
+    "cq4": [cq],
 }
 control = len(sys.argv) > 2 and sys.argv[2] == "control"
 for name, artifacts in ARTIFACTS.items():

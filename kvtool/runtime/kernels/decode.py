@@ -152,29 +152,30 @@ def _outliers(x, idx, b, head_first, first_slot, in_store, aux, SLOTS: tl.conste
 @triton.jit
 def _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, lo_ptr, hi_ptr, g_sb, g_sh, g_sn, in_store, aux,
                     D: tl.constexpr, BLOCK_N: tl.constexpr, MAX_BITS: tl.constexpr, SLOTS: tl.constexpr):
-    """float32 [N, D] of QAQ's mixed-width stores (runtime/qaq.py): each token is coded as aux[6] vectors of aux[5]
-    heads each; vector v of token t has its bit planes in rows first .. first + width - 1 of the codes, 1 bit per
-    element (pack_bits order), its range lo, hi at v * g_sh and its SLOTS outliers from slot v * SLOTS. A code reads
-    as the midpoint of its segment of [lo, hi] cut in 2^width, and the sparse fp16 outliers are written back.
-    aux[0]: the codec's row table [n, vectors, 2] (int32 first row, width)."""
-    vector_heads, vectors = aux[5], aux[6]
+    """float32 [N, D] of QAQ's mixed-width stores (runtime/qaq.py): each token is coded as vectors of aux[5] heads
+    each; vector v of token t has its bit planes in rows first .. first + width - 1 of the codes, 1 bit per element
+    (pack_bits order), and its range lo, hi and SLOTS outliers in the vector's rows (v * g_sh, v * aux[7] on). A code
+    reads as the midpoint of its segment of [lo, hi] cut in 2^width, and the sparse fp16 outliers are written back.
+    aux[0]: the codec's row table [vectors, n, 2] (int32 first row, width; aux[6] apart)."""
+    vector_heads = aux[5]
     v = h // vector_heads
     head_first = ((h % vector_heads) * D).to(tl.int32)  # head h's first element in its vector
-    entry = aux[0] + (idx * vectors + v) * 2
+    entry = aux[0] + v * aux[6] + idx * 2
     first = tl.load(entry, mask=in_store, other=0).to(tl.int64)
     width = tl.load(entry + 1, mask=in_store, other=0)
-    flat = head_first + tl.arange(0, D)
-    rows = codes_ptr + b * c_sb + (flat // 8)[None, :]
-    code = tl.zeros([BLOCK_N, D], tl.int32)
+    # a plane's row is D / 8 bytes of the head: one load per byte, its 8 bits spread to their elements
+    octets = codes_ptr + b * c_sb + (head_first // 8 + tl.arange(0, D // 8))[None, :]
+    bit = tl.arange(0, 8)[None, None, :]
+    code = tl.zeros([BLOCK_N, D // 8, 8], tl.int32)
     for k in tl.static_range(MAX_BITS):
-        raw = tl.load(rows + (first + k)[:, None] * c_sn, mask=(in_store & (width > k))[:, None], other=0)
-        code |= ((raw.to(tl.int32) >> (flat % 8)[None, :]) & 1) << k
+        raw = tl.load(octets + (first + k)[:, None] * c_sn, mask=(in_store & (width > k))[:, None], other=0)
+        code |= ((raw.to(tl.int32)[:, :, None] >> bit) & 1) << k
     offs = b * g_sb + v * g_sh + idx * g_sn
     lo = tl.load(lo_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
     hi = tl.load(hi_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
     step = tl.maximum(hi - lo, 1e-8) / tl.exp2(width.to(tl.float32))
-    x = lo[:, None] + (code.to(tl.float32) + 0.5) * step[:, None]
-    return _outliers(x, idx, b, head_first, v * SLOTS, in_store, aux, SLOTS)
+    x = lo[:, None] + (tl.reshape(code, (BLOCK_N, D)).to(tl.float32) + 0.5) * step[:, None]
+    return _outliers(x, idx, b, head_first, v * aux[7], in_store, aux, SLOTS)
 
 
 @triton.jit
@@ -183,7 +184,8 @@ def _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
                  GROUP: tl.constexpr):
     """float16 [BLOCK_N, D] of the packed store at positions start .. start + BLOCK_N - 1 (rows outside `in_store`
     read as 0). `aux`: what KVQuant's and QAQ's layouts read besides (levels or QAQ's row table, outlier index and
-    value, their batch and token strides; GROUP = their slots; QAQ's heads per coded vector and vectors per token)
+    value, their batch and token strides; GROUP = their slots; QAQ's heads per coded vector, and its row table's and
+    outliers' vector strides)
     and, for keys stored before RoPE, the cos and sin [BLOCK_N, D / 2] of these positions."""
     idx = start - store_start + tl.arange(0, BLOCK_N)
     dims = tl.arange(0, D)
@@ -191,7 +193,7 @@ def _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
         x = _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, aux,
                       D, KIND, BITS, GROUP)
         if KIND == 4:
-            x = _rope(x, aux[7], aux[8], D)
+            x = _rope(x, aux[8], aux[9], D)
         x = x.to(tl.float16)
     elif KIND == 7:
         x = _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, aux,
@@ -203,7 +205,7 @@ def _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
         rows = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn
         x = _centroids(scale_ptr + h * g_sh, rows, in_store[:, None], D // GROUP, BITS, GROUP)
         if KIND == 6:  # CQ's keys, coded before RoPE
-            x = _rope(x, aux[7], aux[8], D)
+            x = _rope(x, aux[8], aux[9], D)
         x = x.to(tl.float16)
     else:
         PER: tl.constexpr = 8 // BITS
@@ -527,10 +529,10 @@ def _decode_split_kernel(
     q_ptr, q_sb, q_sh, head_index_ptr, part_o_ptr, part_ml_ptr, table_ptr,
     kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn, kt_ptr, kt_sb, kt_sh, kt_sn,
     k_store_start, k_store_end, k_tail_start, k_levels, k_out_index, k_out_value, ko_sb, ko_sn, k_vector_heads,
-    k_vectors,
+    k_table_sv, ko_sv,
     vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn, vt_ptr, vt_sb, vt_sh, vt_sn,
     v_store_start, v_store_end, v_tail_start, v_levels, v_out_index, v_out_value, vo_sb, vo_sn, v_vector_heads,
-    v_vectors, inv_freq, rope_scale,
+    v_table_sv, vo_sv, inv_freq, rope_scale,
     sk_ptr, sv_ptr, s_sb, s_sh, s_sn, sink_len,
     mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_parts,
     part_offset, steps_ptr, k_grows, v_grows, first_grows,
@@ -611,7 +613,7 @@ def _decode_split_kernel(
             p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap,
                                                  SOFTCAP)
             acc0, acc1, acc2, acc3 = _add_planes(acc0, acc1, acc2, acc3, alpha, p, v, V_PLANES)
-        v_aux = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, v_vector_heads, v_vectors)  # _read_stored's `aux`
+        v_aux = (v_levels, v_out_index, v_out_value, vo_sb, vo_sn, v_vector_heads, v_table_sv, vo_sv)  # `aux`
         PRE_ROPE: tl.constexpr = K_KIND == 4 or K_KIND == 6
         if PRE_ROPE:
             tile_cos, tile_sin, offset_cos, offset_sin, turn_cos, turn_sin = _rope_start(inv_freq, rope_scale, lo,
@@ -628,10 +630,11 @@ def _decode_split_kernel(
             for start in range(begin, end, BLOCK_N):
                 if PRE_ROPE:  # the keys' cos and sin at positions start + [0, BLOCK_N)
                     cos, sin = _turn(tile_cos[None, :], tile_sin[None, :], offset_cos, offset_sin)
-                    k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, k_vector_heads, k_vectors, cos, sin)
+                    k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, k_vector_heads, k_table_sv, ko_sv,
+                             cos, sin)
                     tile_cos, tile_sin = _turn(tile_cos, tile_sin, turn_cos, turn_sin)
                 else:
-                    k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, k_vector_heads, k_vectors)
+                    k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, k_vector_heads, k_table_sv, ko_sv)
                 pos = start + tl.arange(0, BLOCK_N)
                 valid = (pos < hi) & (pos >= first)
                 k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn,
@@ -701,15 +704,15 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
     what KVQuant's layouts read besides: levels, sparse outliers and their strides. Codebook layouts pass their
     codebooks [heads, subs, 2^bits, width] in the scale's place (per head, not per sequence); nuq keys their
     thresholds' half range and midpoint [heads, D]; nuq values each token's stored range [B, vectors, n]; bit planes
-    their lo and hi [B, 1, n, vectors] and, in the levels' place, their row table; then QAQ's heads per coded vector
-    and vectors per token (1 and 1 for the others)."""
+    their lo and hi [B, vectors, n] and, in the levels' place, their row table [vectors, n, 2]; then QAQ's heads per
+    coded vector, the row table's vector stride and the outliers' (1, 0, 0 for the others)."""
     layout = stream.codec.layout
     packed = stream.packed() if stream.store_end > stream.store_start else {}
     codes = packed.get("x" if layout.kind == "fp16" else "codes", placeholder)
     scale, low = packed.get("scale", placeholder), packed.get("min", placeholder)
     scale_strides = scale.stride()[:3]
     levels, out_index, out_value = placeholder, packed.get("outlier_index", placeholder), placeholder
-    vector_heads, vectors = 1, 1
+    vector_heads, table_sv, outlier_sv = 1, 0, 0
     if layout.kind in OUTLIER_KINDS:
         out_value = packed.get("outlier_value", placeholder)
     if layout.kind.startswith("codebook"):
@@ -723,13 +726,13 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
         stored = packed["range"]  # [B, vectors, n, (midpoint, half range)]: one vector for all heads, or one each
         scale, low = stored[..., 1], stored[..., 0]
         scale_strides = (stored.stride(0), stored.stride(1) if stored.shape[1] > 1 else 0, stored.stride(2))
-    elif layout.kind == "bitplanes" and packed:  # per token and vector fp16 lo, hi [B, 1, n, vectors]
+    elif layout.kind == "bitplanes" and packed:  # per vector and token fp16 lo, hi [B, vectors, n]
         scale, low = packed["lo"], packed["hi"]
-        scale_strides = (scale.stride(0), scale.stride(3), scale.stride(2))
-        vectors = stream.codec.vectors
-        vector_heads = stream.codec.heads // vectors
+        scale_strides = scale.stride()
+        vector_heads = stream.codec.heads // stream.codec.vectors
         widths = stream.store["widths"]
         levels = stream.codec.row_table(widths.data[:, :, widths.begin :])  # to its capacity: a replay's tokens too
+        table_sv, outlier_sv = levels.stride(0), out_index.stride(1)
     if layout.kind.startswith("nuq"):
         levels = stream.codec.codebook.levels.contiguous()
     tail = stream.tail if stream.tail is not None and stream.tail.shape[2] else placeholder
@@ -737,7 +740,7 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
         assert tensor.stride(-1) == 1 or tensor is placeholder, "kernel reads rows with unit stride"
     return (codes, *codes.stride()[:3], scale, low, *scale_strides, tail, *tail.stride()[:3],
             stream.store_start, stream.store_end, stream.tail_start, levels, out_index, out_value,
-            out_index.stride(0), out_index.stride(2), vector_heads, vectors)
+            out_index.stride(0), out_index.stride(2), vector_heads, table_sv, outlier_sv)
 
 
 def _rope_args(keys: TokenStream, placeholder: torch.Tensor) -> tuple:
@@ -752,9 +755,8 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
     group = layout.group
     if layout.kind == "token_groups" and "scale" in stream.store:  # groups as stored: codecs cap them at head_dim
         group = head_dim // stream.store["scale"].view().shape[-1]
-    if layout.kind in OUTLIER_KINDS:  # the kernel's GROUP: outlier slots per token (and coded vector), as stored
-        slots = stream.store["outlier_index"].view().shape[-1] if "outlier_index" in stream.store else 0
-        group = slots // stream.codec.vectors if layout.kind == "bitplanes" else slots
+    if layout.kind in OUTLIER_KINDS:  # the kernel's GROUP: outlier slots per token (QAQ: per coded vector), as stored
+        group = stream.store["outlier_index"].view().shape[-1] if "outlier_index" in stream.store else 0
     return LAYOUT_IDS[layout.kind], layout.bits, group
 
 
