@@ -299,7 +299,7 @@ def run_all() -> dict[str, float]:
     results.update({f"graph/{case}": replay_error(case) for case in (
         "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi",
         "kvquant3_outliers_sinks", "cq_2dims_8bits_window", "million_2dims_8bits_window",
-        "million_4dims_4bits_sinks_recent", "qaq_layer_group", "qaq_per_head_vectors")})
+        "million_4dims_4bits_sinks_recent", "qaq_per_head_vectors")})
     # replays of the steps at 214 .. 217, across the keys' window drop at 216
     results["graph/kivi2_sinks_recent_window_drop"] = replay_error("kivi2_sinks_recent", prompt=214)
     return results

@@ -1,8 +1,8 @@
 """QAQ (arXiv 2403.04643): per-token bit widths for keys and values from the paper's error bounds, 1% outliers kept
 in fp16, and an attention window of the last `window` queries before a token is quantized.
 
-Each token t is quantized once the `window` queries t .. t+window-1 have attended
-to it, with B = ceil(log2((max - min) / (2·√3·σ))) clamped to [min_bits, max_bits] (paper §4.1), where
+Each token t is quantized once the `window` queries t .. t+window-1 have attended to it, with
+B = ceil(log2((max - min) / (2·√3·σ))) clamped to [min_bits, max_bits] (paper §4.1), where
   keys:   σ² = log(T³/(T-1) · σ_S² + 1) / q²   (q²: a high quantile of the scaled squared query norm, calibrated)
   values: σ  = σ_X / (√T · S)                  (S: the largest attention the token received in its window)
 and T = t + window is the number of tokens when its window closes. The range [min, max] is split into 2^B segments,
@@ -28,6 +28,7 @@ just closed is appended. The newest token gets the same width either way; older 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -37,6 +38,9 @@ from kvtool.models import Layout
 from kvtool.runtime.buffer import Buffer
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, nonnegative, register_method
 from kvtool.runtime.packing import pack_bits, unpack_bits
+
+if TYPE_CHECKING:
+    from kvtool.runtime.graphs import GraphStep
 
 SQRT12 = 2 * math.sqrt(3)  # σ of the uniform error over a segment of width Δ is Δ / (2√3)
 
@@ -54,7 +58,7 @@ def held_rows(packed: Packed) -> Packed:
 
 
 def first_rows(widths: torch.Tensor) -> torch.Tensor:
-    """Each token's first row in `codes`: the sum of the widths [n] of the tokens before it (int64)."""
+    """Each vector's first row in `codes`: the sum of the widths [n] before it, in (token, vector) order (int64)."""
     widths = widths.long()
     return widths.cumsum(0) - widths
 
@@ -160,7 +164,7 @@ class QaqCodec(TensorCodec):
         return self.quantize(x, self.sigma(start, x.shape[2]))
 
     def append_packed(self, buffers: dict[str, Buffer], packed: Packed, tokens: int, reserved: int,
-                      graph) -> None:
+                      graph: GraphStep | None) -> None:
         per_token = {name: tensor for name, tensor in packed.items() if name != "codes"}
         super().append_packed(buffers, per_token, tokens, reserved, graph)
         held = packed["widths"][0].sum()

@@ -185,8 +185,8 @@ def _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
     """float16 [BLOCK_N, D] of the packed store at positions start .. start + BLOCK_N - 1 (rows outside `in_store`
     read as 0). `aux`: what KVQuant's and QAQ's layouts read besides (levels or QAQ's row table, outlier index and
     value, their batch and token strides; GROUP = their slots; QAQ's heads per coded vector, and its row table's and
-    outliers' vector strides)
-    and, for keys stored before RoPE, the cos and sin [BLOCK_N, D / 2] of these positions."""
+    outliers' vector strides) and, for keys stored before RoPE, the cos and sin [BLOCK_N, D / 2] of these
+    positions."""
     idx = start - store_start + tl.arange(0, BLOCK_N)
     dims = tl.arange(0, D)
     if KIND == 4 or KIND == 5:
