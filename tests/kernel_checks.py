@@ -281,7 +281,8 @@ def pre_rope_errors() -> dict[str, float]:
 
 def mixed_width_errors() -> dict[str, float]:
     """QAQ: a group of two heads (outlier offsets across heads), the same with a range and width per head (the
-    heads in reverse order) and groups of one (width 0 allowed); left padding with softcap. The values' widths follow the weights the fused path rebuilds from the kernel's log-sum-exp."""
+    heads in reverse order) and groups of one (width 0 allowed); left padding with softcap. The values' widths
+    follow the weights the fused path rebuilds from the kernel's log-sum-exp."""
     results = {f"decode/bitplanes/{case}": decode_error(case) for case in MIXED_WIDTH_CASES}
     results["decode/bitplanes/qaq_left_padding_softcap"] = decode_error("qaq_layer_group", padded=True, softcap=5.0)
     return results
