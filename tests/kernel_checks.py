@@ -92,17 +92,18 @@ PRE_ROPE_CASES = {  # keys stored before RoPE (generic tiles). KVQuant: nuq code
 }
 
 
-def qaq_group(heads, tolerance=(0.005, 0.05), min_bits=1, outliers=0.01, per_head=False) -> HeadGroup:
+def qaq_group(heads, tolerance=(0.005, 0.05), min_bits=1, outliers=0.01, per_head=False, max_bits=8) -> HeadGroup:
     """QAQ: mixed widths, fp16 outliers, values encoded after the attention of their window; `per_head`: a range
     and width per head and token (the default level), else one for the group's heads."""
-    settings = dict(heads=len(heads), window=5, min_bits=min_bits, max_bits=8, outliers=outliers, per_head=per_head)
+    settings = dict(heads=len(heads), window=5, min_bits=min_bits, max_bits=max_bits, outliers=outliers,
+                    per_head=per_head)
     query_norm = [3.0, 1.0][: len(heads)] if per_head else 3.0
     return HeadGroup(heads, QaqKeys(tolerance[0], query_norm, **settings), QaqValues(tolerance[1], **settings))
 
 
-MIXED_WIDTH_CASES = {  # QAQ's bit planes (generic tiles); widths 2 to 8 on these tokens, 0 and 1 in the narrow groups
+MIXED_WIDTH_CASES = {  # QAQ bit planes (generic tiles): widths 2 to 8 (4) on these tokens, 0 and 1 in the narrow ones
     "qaq_layer_group": lambda: [qaq_group([0, 1])],
-    "qaq_per_head_vectors": lambda: [qaq_group([1, 0], per_head=True)],
+    "qaq_per_head_vectors": lambda: [qaq_group([1, 0], per_head=True, max_bits=4)],  # planes in a 32-bit word
     "qaq_head_groups_narrow_no_outliers":
         lambda: [qaq_group([0], (0.5, 5.0), min_bits=0, outliers=0.0), qaq_group([1], (0.5, 5.0), min_bits=0)],
 }

@@ -163,13 +163,22 @@ def _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, lo_ptr, hi_ptr, g_sb, g_sh
     entry = aux[0] + v * aux[6] + idx * 2
     first = tl.load(entry, mask=in_store, other=0).to(tl.int64)
     width = tl.load(entry + 1, mask=in_store, other=0)
-    # a plane's row is D / 8 bytes of the head: one load per byte, its 8 bits spread to their elements
+    # a plane's row is D / 8 bytes of the head: one load per byte, plane k's byte at byte k of a word; then bit j of
+    # every plane gathered into element j's code by one multiply (the planes' bits land at TOP .. TOP + planes - 1,
+    # every other product term below TOP or past the word)
     octets = codes_ptr + b * c_sb + (head_first // 8 + tl.arange(0, D // 8))[None, :]
     bit = tl.arange(0, 8)[None, None, :]
-    code = tl.zeros([BLOCK_N, D // 8, 8], tl.int32)
+    if MAX_BITS <= 4:
+        word = tl.zeros([BLOCK_N, D // 8], tl.int32)
+    else:
+        word = tl.zeros([BLOCK_N, D // 8], tl.int64)
     for k in tl.static_range(MAX_BITS):
         raw = tl.load(octets + (first + k)[:, None] * c_sn, mask=(in_store & (width > k))[:, None], other=0)
-        code |= ((raw.to(tl.int32)[:, :, None] >> bit) & 1) << k
+        word |= raw.to(word.dtype) << (8 * k)
+    if MAX_BITS <= 4:
+        code = ((((word[:, :, None] >> bit) & 0x01010101) * 0x01020408) >> 24) & 0xF
+    else:
+        code = ((((word[:, :, None] >> bit) & 0x0101010101010101) * 0x0102040810204080) >> 56) & 0xFF
     offs = b * g_sb + v * g_sh + idx * g_sn
     lo = tl.load(lo_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
     hi = tl.load(hi_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
