@@ -10,11 +10,11 @@ from kvtool import runtime
 from kvtool.artifacts import Artifact
 from kvtool.eval import fp16_baseline
 from kvtool.models import fingerprint
+from kvtool.runtime.buffer import Buffer
 from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.generate import forward, greedy
 from kvtool.runtime.kivi import KiviKeys, KiviValues
-from kvtool.runtime.stream import Buffer
 
 
 def run_layer(layer: CompressedLayer, q, k, v, chunks: list[int]) -> torch.Tensor:
