@@ -157,9 +157,9 @@ def append_without_attention(layer: CompressedLayer, keys: torch.Tensor, values:
 def using_launch(spec: str):
     """The decode kernel with one launch shape while in the block: "auto" (decode.LAUNCH as it is), or a fast path
     (mma: scalar codes, mma_batched: scalar codes with many heads x sequences x positions, adc: codebook codes,
-    generic: layouts without a fast path) with launch fields in decode.Launch's order, the rest as they are:
-    "mma:32/2/2/16" = block_n/num_warps/num_stages/programs_per_sm. A format or shape that takes another path runs
-    as under "auto"."""
+    bitplanes: QAQ's mixed widths, generic: the other layouts without a fast path) with launch fields in
+    decode.Launch's order, the rest as they are: "mma:32/2/2/16" = block_n/num_warps/num_stages/programs_per_sm. A
+    format or shape that takes another path runs as under "auto"."""
     from kvtool.runtime.kernels import decode
 
     path, _, shape = spec.partition(":")

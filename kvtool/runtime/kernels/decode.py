@@ -55,6 +55,7 @@ LAUNCH = {
     "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=8),  # best of the H200 sweep (docs/gpu.md)
     # layouts without a fast path (KVQuant, CQ, QAQ): decoded in registers; pipelined stages cost shared memory
     "generic": Launch(block_n=16, num_warps=4, num_stages=1, programs_per_sm=8),  # H200 sweep (docs/gpu.md)
+    "bitplanes": Launch(block_n=32, num_warps=2, num_stages=1, programs_per_sm=8),  # QAQ: 32 or more (docs/gpu.md)
 }
 BATCHED_MIN_TOKENS = 384  # scalar codes take "mma_batched" when its programs get at least this many positions each
 # the merge kernel's tile: partials weighed at a time x output channels per program ([512, 128] spilled registers)
@@ -107,6 +108,27 @@ def _rope_start(inv_freq, rope_scale, start, BLOCK_N: tl.constexpr, D: tl.conste
     offset = tl.arange(0, BLOCK_N).to(tl.float32)[:, None] * frequency[None, :]
     return (tl.cos(angle) * rope_scale, tl.sin(angle) * rope_scale, tl.cos(offset), tl.sin(offset),
             tl.cos(BLOCK_N * frequency), tl.sin(BLOCK_N * frequency))
+
+
+@triton.jit
+def _interleave8(c0, c1, c2, c3, c4, c5, c6, c7):
+    """Eight [N, M] -> [N, 8M], element 8j + i from column j of c_i. Joined, not broadcast along a third axis: Triton
+    gave that axis's tensor a layout where each thread held every position of the tile, so work per position ran
+    once per element (QAQ's tiles issued 3.6x the instructions; docs/gpu.md). Triton 3.6 compiles it wrongly in the
+    decode kernel's 16-position tiles (right under the interpreter and at 32; docs/gpu.md), hence the assert."""
+    tl.static_assert(c0.shape[0] >= 32, "joined codes need tiles of 32 positions or more (a Triton 3.6 miscompile)")
+    x = tl.join(tl.join(tl.join(c0, c4), tl.join(c2, c6)), tl.join(tl.join(c1, c5), tl.join(c3, c7)))
+    return tl.reshape(x, (c0.shape[0], c0.shape[1] * 8))
+
+
+@triton.jit
+def _plane_bits8(word, ONES: tl.constexpr, MAGIC: tl.constexpr, TOP: tl.constexpr, LOW: tl.constexpr):
+    """The codes of bits 0 .. 7 of each plane byte of `word` (plane k in byte k): bit i of every byte moved to bit
+    TOP + k by one multiply by MAGIC, then read as an integer."""
+    return (((((word >> 0) & ONES) * MAGIC) >> TOP) & LOW, ((((word >> 1) & ONES) * MAGIC) >> TOP) & LOW,
+            ((((word >> 2) & ONES) * MAGIC) >> TOP) & LOW, ((((word >> 3) & ONES) * MAGIC) >> TOP) & LOW,
+            ((((word >> 4) & ONES) * MAGIC) >> TOP) & LOW, ((((word >> 5) & ONES) * MAGIC) >> TOP) & LOW,
+            ((((word >> 6) & ONES) * MAGIC) >> TOP) & LOW, ((((word >> 7) & ONES) * MAGIC) >> TOP) & LOW)
 
 
 @triton.jit
@@ -167,7 +189,6 @@ def _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, lo_ptr, hi_ptr, g_sb, g_sh
     # every plane gathered into element j's code by one multiply (the planes' bits land at TOP .. TOP + planes - 1,
     # every other product term below TOP or past the word)
     octets = codes_ptr + b * c_sb + (head_first // 8 + tl.arange(0, D // 8))[None, :]
-    bit = tl.arange(0, 8)[None, None, :]
     if MAX_BITS <= 4:
         word = tl.zeros([BLOCK_N, D // 8], tl.int32)
     else:
@@ -176,14 +197,14 @@ def _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, lo_ptr, hi_ptr, g_sb, g_sh
         raw = tl.load(octets + (first + k)[:, None] * c_sn, mask=(in_store & (width > k))[:, None], other=0)
         word |= raw.to(word.dtype) << (8 * k)
     if MAX_BITS <= 4:
-        code = ((((word[:, :, None] >> bit) & 0x01010101) * 0x01020408) >> 24) & 0xF
+        code = _interleave8(*_plane_bits8(word, 0x01010101, 0x01020408, 24, 0xF))
     else:
-        code = ((((word[:, :, None] >> bit) & 0x0101010101010101) * 0x0102040810204080) >> 56) & 0xFF
+        code = _interleave8(*_plane_bits8(word, 0x0101010101010101, 0x0102040810204080, 56, 0xFF))
     offs = b * g_sb + v * g_sh + idx * g_sn
     lo = tl.load(lo_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
     hi = tl.load(hi_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
     step = tl.maximum(hi - lo, 1e-8) / tl.exp2(width.to(tl.float32))
-    x = lo[:, None] + (tl.reshape(code, (BLOCK_N, D)).to(tl.float32) + 0.5) * step[:, None]
+    x = lo[:, None] + (code.to(tl.float32) + 0.5) * step[:, None]
     return _outliers(x, idx, b, head_first, v * aux[7], in_store, aux, SLOTS)
 
 
@@ -833,7 +854,8 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
         first = max(first, length - recent)
     adc = keys.codec.layout.kind == values.codec.layout.kind == "codebook"  # codebook codes both sides: adc tiles
     mma, constants = _layouts(keys, values, dim)
-    path = "adc" if adc else "mma" if mma else "generic"
+    bitplanes = "bitplanes" in (keys.codec.layout.kind, values.codec.layout.kind)
+    path = "adc" if adc else "mma" if mma else "bitplanes" if bitplanes else "generic"
     if mma and not adc and batch * heads * (length - first) >= BATCHED_MIN_TOKENS * _target_programs(
             query.device, LAUNCH["mma_batched"]):
         path = "mma_batched"  # enough positions for one-warp programs with long splits (docs/gpu.md)
