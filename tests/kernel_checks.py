@@ -5,7 +5,7 @@ KVQuant). Each decode check builds the same cache twice from the same random tok
 kernel and one through the reference PyTorch path, and reports the largest relative error; scalar codes take the
 mma path, codebook layouts the adc path, keys stored before RoPE (KVQuant, CQ) and mixed widths (QAQ) the generic
 tiles. The graph checks emulate the replays of a captured decode step (runtime/graphs.py) against eager fused
-steps. Run directly: prints JSON.
+steps. Run directly (optionally naming PARTS to run): prints JSON.
 """
 
 from __future__ import annotations
@@ -289,25 +289,33 @@ def mixed_width_errors() -> dict[str, float]:
     return results
 
 
-def run_all() -> dict[str, float]:
+def quantize_mismatches() -> dict[str, float]:
+    """The quantize-on-append kernels: KIVI's min-max codes, KVQuant's nuq encode."""
     results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
                for bits in (2, 4, 8)}
     results.update({f"quantize/nuq_{case}": nuq_encode_mismatch(*settings)
                     for case, settings in NUQ_ENCODE_CASES.items()})
-    results.update(decode_errors())
-    results.update(adc_errors())
-    results.update(pre_rope_errors())
-    results.update(mixed_width_errors())
-    results.update({f"graph/{case}": replay_error(case) for case in (
+    return results
+
+
+def replay_errors() -> dict[str, float]:
+    """Captured decode steps replayed, one case per layout and window kind."""
+    results = {f"graph/{case}": replay_error(case) for case in (
         "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi",
         "kvquant3_outliers_sinks", "cq_2dims_8bits_window", "million_2dims_8bits_window",
-        "million_4dims_4bits_sinks_recent", "qaq_per_head_vectors")})
+        "million_4dims_4bits_sinks_recent", "qaq_per_head_vectors")}
     # replays of the steps at 214 .. 217, across the keys' window drop at 216
     results["graph/kivi2_sinks_recent_window_drop"] = replay_error("kivi2_sinks_recent", prompt=214)
     return results
 
 
+PARTS = {"quantize": quantize_mismatches, "decode": decode_errors, "adc": adc_errors, "prerope": pre_rope_errors,
+         "mixed": mixed_width_errors, "graph": replay_errors}
+
 if __name__ == "__main__":
     if os.environ.get("TRITON_INTERPRET") != "1":
         sys.exit("run with TRITON_INTERPRET=1")
-    print(json.dumps(run_all()))
+    results = {}
+    for part in sys.argv[1:] or PARTS:  # parts named on the command line, else all
+        results.update(PARTS[part]())
+    print(json.dumps(results))
