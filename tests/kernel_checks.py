@@ -298,19 +298,24 @@ def quantize_mismatches() -> dict[str, float]:
     return results
 
 
-def replay_errors() -> dict[str, float]:
-    """Captured decode steps replayed, one case per layout and window kind."""
+def scalar_replay_errors() -> dict[str, float]:
+    """Captured decode steps replayed: KIVI and fp16 stores, windows, Duo's streaming heads."""
     results = {f"graph/{case}": replay_error(case) for case in (
-        "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi",
-        "kvquant3_outliers_sinks", "cq_2dims_8bits_window", "million_2dims_8bits_window",
-        "million_4dims_4bits_sinks_recent", "qaq_per_head_vectors")}
+        "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi")}
     # replays of the steps at 214 .. 217, across the keys' window drop at 216
     results["graph/kivi2_sinks_recent_window_drop"] = replay_error("kivi2_sinks_recent", prompt=214)
     return results
 
 
+def other_replay_errors() -> dict[str, float]:
+    """Captured decode steps replayed: keys stored before RoPE, codebook codes, mixed widths."""
+    return {f"graph/{case}": replay_error(case) for case in (
+        "kvquant3_outliers_sinks", "cq_2dims_8bits_window", "million_2dims_8bits_window",
+        "million_4dims_4bits_sinks_recent", "qaq_per_head_vectors")}
+
+
 PARTS = {"quantize": quantize_mismatches, "decode": decode_errors, "adc": adc_errors, "prerope": pre_rope_errors,
-         "mixed": mixed_width_errors, "graph": replay_errors}
+         "mixed": mixed_width_errors, "scalar_graph": scalar_replay_errors, "other_graph": other_replay_errors}
 
 if __name__ == "__main__":
     if os.environ.get("TRITON_INTERPRET") != "1":

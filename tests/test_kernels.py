@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,19 +19,23 @@ pytest.importorskip("triton")
 
 CHECKS = Path(__file__).with_name("kernel_checks.py")
 # two subprocesses at once, with about half of the interpreter's time each (a CI machine has two cores)
-HALVES = (("quantize", "decode", "adc", "mixed"), ("prerope", "graph"))
+HALVES = (("quantize", "decode", "mixed", "other_graph"), ("prerope", "adc", "scalar_graph"))
 
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, float]:
     env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
-    runs = [subprocess.Popen([sys.executable, str(CHECKS), *parts], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for parts in HALVES]
+    runs = []
+    for parts in HALVES:  # output to files: a full pipe would stall the second run until the first is read
+        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        runs.append((subprocess.Popen([sys.executable, str(CHECKS), *parts], env=env, stdout=out, stderr=err,
+                                      text=True), out, err))
     merged = {}
-    for run in runs:
-        out, err = run.communicate(timeout=600)
-        assert run.returncode == 0, err[-3000:]
-        merged.update(json.loads(out.strip().splitlines()[-1]))
+    for run, out, err in runs:
+        run.wait(timeout=600)
+        out.seek(0), err.seek(0)
+        assert run.returncode == 0, err.read()[-3000:]
+        merged.update(json.loads(out.read().strip().splitlines()[-1]))
     return merged
 
 

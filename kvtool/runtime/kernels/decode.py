@@ -53,7 +53,7 @@ LAUNCH = {
     "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
     "mma_batched": Launch(block_n=16, num_warps=1, num_stages=3, programs_per_sm=32),  # H200 sweeps (docs/gpu.md)
     "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=8),  # best of the H200 sweep (docs/gpu.md)
-    # layouts without a fast path (KVQuant, CQ, QAQ): decoded in registers; pipelined stages cost shared memory
+    # layouts without a fast path (KVQuant, CQ; QAQ's below): decoded in registers; pipelined stages cost shared memory
     "generic": Launch(block_n=16, num_warps=4, num_stages=1, programs_per_sm=8),  # H200 sweep (docs/gpu.md)
     "bitplanes": Launch(block_n=32, num_warps=2, num_stages=1, programs_per_sm=8),  # QAQ: 32 or more (docs/gpu.md)
 }
