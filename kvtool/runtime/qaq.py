@@ -156,7 +156,7 @@ class QaqCodec(TensorCodec):
         raise NotImplementedError
 
     def widths(self, lo: torch.Tensor, hi: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Widths [n, vectors] of vectors with fp16 ranges lo, hi [B, n, vectors], shared over the batch."""
+        """Widths [n, vectors] of vectors with ranges lo, hi [B, n, vectors] (fp16 values), shared over the batch."""
         spread = (hi.float() - lo.float()).amax(0)
         return bit_widths(spread, sigma.to(spread.device), self.min_bits, self.max_bits)
 
@@ -194,10 +194,12 @@ class QaqCodec(TensorCodec):
         ordered, order = flat.sort(dim=-1)
         lo = ordered[..., low].half()  # range of the values left after the outliers
         hi = ordered[..., size - 1 - high].half()
-        widths = self.widths(lo, hi, sigma)
-        step = (hi.float() - lo.float()).clamp_min(1e-8) / torch.exp2(widths.float())
-        levels = torch.exp2(widths.float())[..., None] - 1
-        codes = ((flat - lo.float()[..., None]) / step[..., None]).floor().clamp_min(0).minimum(levels).to(torch.int32)
+        lo32, hi32 = lo.float(), hi.float()  # the range as decode reads it, converted once (each op is a launch)
+        widths = self.widths(lo32, hi32, sigma)
+        segments = torch.exp2(widths.float())
+        step = (hi32 - lo32).clamp_min(1e-8) / segments
+        codes = ((flat - lo32[..., None]) / step[..., None]).floor().clamp_min(0).minimum(segments[..., None] - 1)
+        codes = codes.to(torch.int32)
         bit = torch.arange(self.max_bits, device=widths.device)
         planes = ((codes[..., None, :] >> bit[:, None]) & 1).to(torch.uint8)  # [B, n, vectors, max_bits, size]
         kept_first = torch.argsort((bit >= widths[..., None]).flatten().to(torch.uint8), stable=True)
