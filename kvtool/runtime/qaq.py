@@ -57,10 +57,10 @@ def held_rows(packed: Packed) -> Packed:
     return {**packed, "codes": packed["codes"][:, :, : int(packed["widths"][0].sum())]}
 
 
-def first_rows(widths: torch.Tensor) -> torch.Tensor:
-    """Each vector's first row in `codes`: the sum of the widths [n] before it, in (token, vector) order (int64)."""
-    widths = widths.long()
-    return widths.cumsum(0) - widths
+def first_rows(widths: torch.Tensor, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+    """Each vector's first row in `codes`: the sum of the widths [n] before it, in (token, vector) order."""
+    widths = widths.to(dtype)
+    return widths.cumsum(0, dtype=dtype) - widths
 
 
 def capturing() -> bool:
@@ -220,9 +220,9 @@ class QaqCodec(TensorCodec):
     def row_table(self, widths: torch.Tensor) -> torch.Tensor:
         """What the decode kernel indexes the codes by: of the tokens' widths [B, vectors, n], int32
         [vectors, n, 2], each vector's first row and width."""
-        widths = widths[0].T  # [n, vectors]: rows follow each other in this order
-        table = torch.stack([first_rows(widths.flatten()).view(widths.shape), widths.long()], dim=-1)
-        return table.transpose(0, 1).contiguous().int()
+        widths = widths[0].T.int()  # [n, vectors]: rows follow each other in this order
+        first = first_rows(widths.flatten(), torch.int32).view(widths.shape)  # int32 throughout: fewer launches
+        return torch.stack([first, widths], dim=-1).transpose(0, 1).contiguous()
 
     def decode(self, packed: Packed, start: int) -> torch.Tensor:
         widths = packed["widths"][0].T.long()  # [n, vectors]
