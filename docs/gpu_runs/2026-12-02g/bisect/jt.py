@@ -1,3 +1,5 @@
+"""The join of eight code tensors (_interleave8) and the bit gather (_plane_bits8) alone, on the GPU or under the
+interpreter: element order against the expected one (seventh session of 2026-12-02, miscompile_bisect.log)."""
 import torch, triton, triton.language as tl
 from kvtool.runtime.kernels.decode import _interleave8, _plane_bits8
 

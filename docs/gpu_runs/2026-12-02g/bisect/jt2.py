@@ -1,3 +1,5 @@
+"""The joined codes of 16 x 16 words converted to fp16 and multiplied by tl.dot, against torch (seventh session of
+2026-12-02, miscompile_bisect.log)."""
 import torch, triton, triton.language as tl
 from kvtool.runtime.kernels.decode import _interleave8, _plane_bits8
 

@@ -1,3 +1,5 @@
+"""Bit planes loaded as the decode kernel loads them (masked rows by width), joined, then tl.dot: codes and products
+against torch, joined and broadcast (seventh session of 2026-12-02, miscompile_bisect.log)."""
 import torch, triton, triton.language as tl
 from kvtool.runtime.kernels.decode import _interleave8, _plane_bits8
 
