@@ -1,7 +1,7 @@
 """Kernel checks run by tests/test_kernels.py in a subprocess with TRITON_INTERPRET=1 (Triton's CPU interpreter).
 
 The quantize checks compare the quantize-on-append kernels' packed tensors with the codecs' PyTorch encode (KIVI,
-KVQuant). Each decode check builds the same cache twice from the same random tokens, attends one through the fused
+KVQuant, QAQ). Each decode check builds the same cache twice from the same random tokens, attends one through the fused
 kernel and one through the reference PyTorch path, and reports the largest relative error; scalar codes take the
 mma path, codebook layouts the adc path, keys stored before RoPE (KVQuant, CQ) and mixed widths (QAQ) the generic
 tiles. The graph checks emulate the replays of a captured decode step (runtime/graphs.py) against eager fused
@@ -239,6 +239,37 @@ def nuq_encode_mismatch(bits: int, key_slots: int, value_slots: int, heads: int,
     return wrong / sum(t.numel() for packed in want for t in packed.values())
 
 
+BITPLANE_CASES = {  # heads (3: padded to 4 in the kernel), tokens, batch, a vector per head, outliers, min and max bits
+    "layer_vectors": (2, 5, 2, False, 0.05, 1, 8),  # 4 outliers a side: the top 4 of a head tie
+    "three_heads_70_tokens": (3, 70, 1, False, 0.01, 0, 4),  # a second block of tokens for the row sums
+    "three_heads_per_head": (3, 7, 2, True, 0.1, 1, 8),
+    "per_head_no_outliers_wide_tolerance": (2, 3, 3, True, 0.0, 0, 8),  # widths 0 to 3
+}
+
+
+def bitplane_mismatch(heads: int, tokens: int, batch: int, per_head: bool, outliers: float, min_bits: int,
+                      max_bits: int) -> float:
+    """Fraction of packed elements (widths, ranges, outliers, code rows) where QAQ's encode kernels differ from its
+    PyTorch path; every token has equal largest elements (ties) and its own scale, so widths vary."""
+    from kvtool.runtime.qaq import SQRT12, outlier_counts
+
+    tolerance = 0.5 if max_bits - min_bits == 8 and not outliers else 0.005
+    codec = QaqKeys(tolerance, [3.0] * heads if per_head else 3.0, heads=heads, window=2, min_bits=min_bits,
+                    max_bits=max_bits, outliers=outliers, per_head=per_head)
+    torch.manual_seed(tokens)
+    x = (torch.randn(batch, heads, tokens, HEAD_DIM) * torch.rand(1, 1, tokens, 1) * 4).half()
+    x[..., ::16] = x.abs().amax(-1, keepdim=True)
+    sigma = codec.sigma(5, tokens)
+    want = codec.quantize(x, sigma)
+    size = heads * HEAD_DIM // codec.vectors
+    got = quantize.bitplane_quantize(x, SQRT12 * sigma.double(), codec.vectors, min_bits, max_bits,
+                                     *outlier_counts(size, outliers))
+    if got.keys() != want.keys() or any(got[n].shape != want[n].shape for n in want):
+        return 1.0
+    wrong = sum((got[n] != want[n]).sum().item() for n in want)
+    return wrong / sum(t.numel() for t in want.values())
+
+
 def decode_errors() -> dict[str, float]:
     """Every decode check of scalar codes (the mma path)."""
     results = {f"decode/mma/{case}": decode_error(case) for case in CASES}
@@ -290,11 +321,13 @@ def mixed_width_errors() -> dict[str, float]:
 
 
 def quantize_mismatches() -> dict[str, float]:
-    """The quantize-on-append kernels: KIVI's min-max codes, KVQuant's nuq encode."""
+    """The quantize-on-append kernels: KIVI's min-max codes, KVQuant's nuq encode, QAQ's bit planes."""
     results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
                for bits in (2, 4, 8)}
     results.update({f"quantize/nuq_{case}": nuq_encode_mismatch(*settings)
                     for case, settings in NUQ_ENCODE_CASES.items()})
+    results.update({f"quantize/bitplanes_{case}": bitplane_mismatch(*settings)
+                    for case, settings in BITPLANE_CASES.items()})
     return results
 
 

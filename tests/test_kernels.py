@@ -40,10 +40,11 @@ def results() -> dict[str, float]:
 
 
 def test_quantize_on_append_matches_packing_exactly(results):
-    """KIVI's min-max kernels (2, 4, 8 bits) and KVQuant's nuq encode (1-8 bits, outliers, 3 heads padded to 4,
-    per-head value vectors): the codecs' packed tensors, bit for bit."""
+    """KIVI's min-max kernels (2, 4, 8 bits), KVQuant's nuq encode (1-8 bits, outliers, 3 heads padded to 4,
+    per-head value vectors) and QAQ's bit planes (widths 0-8, ranges and outliers per token or per head, ties): the
+    codecs' packed tensors, bit for bit."""
     quantize = {name: value for name, value in results.items() if name.startswith("quantize/")}
-    assert len(quantize) == 11 and all(value == 0.0 for value in quantize.values()), quantize
+    assert len(quantize) == 15 and all(value == 0.0 for value in quantize.values()), quantize
 
 
 def test_fused_decode_matches_reference(results):

@@ -22,7 +22,7 @@ from kvtool.artifacts import Artifact
 from kvtool.models import Layout
 from kvtool.runtime import kernels
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, register_method
-from kvtool.runtime.packing import pack_bits, unpack_bits
+from kvtool.runtime.packing import pack_bits, trimmed_range, unpack_bits
 from kvtool.runtime.rope import apply_rope, fixed_frequencies, rope_from, unapply_rope
 
 MIN_HALF_RANGE = 1e-6  # a constant channel or token still normalizes to finite values
@@ -64,11 +64,7 @@ def value_outliers(flat: torch.Tensor, per_side: int) -> tuple[torch.Tensor, tor
     """Per token [..., C]: the offsets of its `per_side` largest and smallest elements, and the midpoint and half
     range of the others (the reference's median-recentred min/max, which is the min/max of the non-outliers). Equal
     elements go lowest offset first, as the encode kernel takes them; slots run in ascending order of value."""
-    ordered, order = flat.sort(dim=-1, stable=True)
-    largest = flat.sort(dim=-1, descending=True, stable=True).indices[..., :per_side].flip(-1)
-    channels = flat.shape[-1]
-    lo, hi = ordered[..., per_side], ordered[..., channels - 1 - per_side]
-    offsets = torch.cat([order[..., :per_side], largest], dim=-1)
+    offsets, lo, hi = trimmed_range(flat, per_side, per_side)
     return offsets, (hi + lo) / 2, ((hi - lo) / 2).clamp_min(MIN_HALF_RANGE)
 
 
@@ -129,7 +125,7 @@ class NuqKeys(NuqCodec):
 
     def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
         rope = rope_from(self.model, start, x.shape[2], x.device)
-        if kernels.nuq_encodable(x):
+        if kernels.token_encodable(x):
             return self.encode_by_kernel(x, rope=rope, midpoint=self.midpoint.to(x.device),
                                       half_range=self.half_range.to(x.device))
         return self.quantize(unapply_rope(x.float(), *rope))
@@ -171,7 +167,7 @@ class NuqValues(NuqCodec):
         return self  # no per-head parameters: a token's range and outliers then span the subset's heads
 
     def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
-        if kernels.nuq_encodable(x):
+        if kernels.token_encodable(x):
             return self.encode_by_kernel(x, per_head_vectors=self.per_head_vectors)
         x = x.float()
         b, h, n, d = x.shape

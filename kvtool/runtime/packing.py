@@ -76,6 +76,16 @@ def minmax_quantize(x: torch.Tensor, bits: int, dim: int) -> tuple[torch.Tensor,
     return codes, scale, lo
 
 
+def trimmed_range(flat: torch.Tensor, low: int, high: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per vector [..., C]: the offsets of its `low` smallest and `high` largest elements (outliers: equal elements
+    lowest offset first, as the encode kernels take them; in ascending order of value), and the minimum and maximum
+    of the others."""
+    ordered, order = flat.sort(dim=-1, stable=True)
+    largest = flat.sort(dim=-1, descending=True, stable=True).indices[..., :high].flip(-1)
+    offsets = torch.cat([order[..., :low], largest], dim=-1)
+    return offsets, ordered[..., low], ordered[..., flat.shape[-1] - 1 - high]
+
+
 def _round_fp16(x: torch.Tensor, down: bool) -> torch.Tensor:
     """fp16 rounding in a chosen direction, so that stored ranges still cover the data."""
     rounded = x.to(torch.float16)

@@ -37,7 +37,8 @@ from kvtool.errors import KvtoolError
 from kvtool.models import Layout
 from kvtool.runtime.buffer import Buffer
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, nonnegative, register_method
-from kvtool.runtime.packing import pack_bits, unpack_bits
+from kvtool.runtime import kernels
+from kvtool.runtime.packing import pack_bits, trimmed_range, unpack_bits
 
 if TYPE_CHECKING:
     from kvtool.runtime.graphs import GraphStep
@@ -103,9 +104,11 @@ class PlaneRows(Buffer):
 
 
 def bit_widths(spread: torch.Tensor, sigma: torch.Tensor, min_bits: int, max_bits: int) -> torch.Tensor:
-    """The paper's B = ceil(log2((max - min) / (2√3 σ))), clamped to [min_bits, max_bits]."""
+    """The paper's B = ceil(log2((max - min) / (2√3 σ))), clamped to [min_bits, max_bits]: the least B from min_bits
+    with 2^B segments as fine as the ratio (compared, not logged: exact, as the quantize kernel counts it)."""
     ratio = spread.double() / (SQRT12 * sigma.double())
-    return torch.ceil(torch.log2(ratio.clamp_min(1e-30))).clamp(min_bits, max_bits).to(torch.uint8)
+    powers = torch.exp2(torch.arange(min_bits, max_bits, dtype=torch.float64, device=ratio.device))
+    return (min_bits + (ratio[..., None] > powers).sum(-1)).to(torch.uint8)
 
 
 def key_sigma(tokens: torch.Tensor, tolerance: float, query_norm: float) -> torch.Tensor:
@@ -189,11 +192,15 @@ class QaqCodec(TensorCodec):
         (shapes that do not depend on the widths, as a CUDA graph needs; `held_rows` drops the others)."""
         b, h, n, d = x.shape
         size = h * d // self.vectors
-        flat = x.float().transpose(1, 2).reshape(b, n, self.vectors, size)  # one vector's elements together
         low, high = outlier_counts(size, self.outliers)
-        ordered, order = flat.sort(dim=-1)
-        lo = ordered[..., low].half()  # range of the values left after the outliers
-        hi = ordered[..., size - 1 - high].half()
+        if kernels.token_encodable(x):  # three launches instead of some ninety small ones
+            from kvtool.runtime.kernels.quantize import bitplane_quantize
+
+            spread_bound = SQRT12 * sigma.to(x.device, torch.float64)
+            return bitplane_quantize(x, spread_bound, self.vectors, self.min_bits, self.max_bits, low, high)
+        flat = x.float().transpose(1, 2).reshape(b, n, self.vectors, size)  # one vector's elements together
+        index, lo, hi = trimmed_range(flat, low, high)
+        lo, hi = lo.half(), hi.half()  # range of the values left after the outliers
         lo32, hi32 = lo.float(), hi.float()  # the range as decode reads it, converted once (each op is a launch)
         widths = self.widths(lo32, hi32, sigma)
         segments = torch.exp2(widths.float())
@@ -211,8 +218,7 @@ class QaqCodec(TensorCodec):
             # [B, 1, n · vectors · max_bits, size / 8]: (token, vector)-major, a vector's plane k in its row k
             "codes": pack_bits(planes.flatten(1, 3)[:, kept_first], 1)[:, None],
         }
-        if low + high:
-            index = torch.cat([order[..., :low], order[..., size - high :]], dim=-1)  # [B, n, vectors, slots]
+        if low + high:  # index [B, n, vectors, slots]
             packed["outlier_index"] = index.to(torch.uint8 if size <= 256 else torch.int16).transpose(1, 2).contiguous()
             packed["outlier_value"] = flat.gather(-1, index).half().transpose(1, 2).contiguous()
         return packed

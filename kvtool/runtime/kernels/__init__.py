@@ -1,5 +1,5 @@
 """Triton kernels of the runtime: fused decode attention over packed streams (decode.py), quantize-on-append
-(quantize.py: KIVI's and KVQuant's, called by their codecs on CUDA).
+(quantize.py: KIVI's, KVQuant's and QAQ's, called by their codecs on CUDA).
 
 The cache asks `can_fuse` once per layer; on CUDA, decode steps of layers whose codecs all declare a readable
 `PackedLayout` go to `attend_decode`, everything else to the reference PyTorch path. Triton is imported only here,
@@ -73,8 +73,9 @@ def quantizable(x: torch.Tensor, bits: int, group: int) -> bool:
             and group * bits >= 8)
 
 
-def nuq_encodable(x: torch.Tensor) -> bool:
-    """Whether quantize.py's nuq_encode (KVQuant) takes `x` [B, H, n, D]: head_dim a power of two, at least 8."""
+def token_encodable(x: torch.Tensor) -> bool:
+    """Whether quantize.py's per-token encodes (KVQuant's nuq_encode, QAQ's bitplane_quantize) take `x` [B, H, n,
+    D]: head_dim a power of two, at least 8."""
     dim = x.shape[-1]
     return _encode_kernels and available(x) and dim >= 8 and not dim & (dim - 1)
 

@@ -128,17 +128,18 @@ def quantize_channel_groups(x: torch.Tensor, bits: int, group: int) -> dict[str,
 
 
 @triton.jit
-def _take_outliers(work, flat, x, index_at, value_at, PER_VECTOR: tl.constexpr, VECTORS: tl.constexpr,
+def _take_outliers(work, flat, x, index_at, value_at, row_stride, VECTORS: tl.constexpr,
                    FIRST: tl.constexpr, COUNT: tl.constexpr, LARGEST: tl.constexpr, DESCENDING_SLOTS: tl.constexpr):
     """COUNT times per row of `work` [V, L] (one value vector per row): its largest (smallest) entry becomes an
     outlier, its offset `flat` and value `x` stored in the row's slots FIRST + i (FIRST + COUNT - 1 - i with
-    DESCENDING_SLOTS, so that slots run in ascending order of value), and leaves `work`. Ties go to the lowest offset."""
+    DESCENDING_SLOTS, so that slots run in ascending order of value; a row's slots start `row_stride` after the
+    previous row's), and leaves `work`. Ties go to the lowest offset."""
     rows = tl.arange(0, work.shape[0])
     columns = tl.arange(0, work.shape[1])[None, :]
     for i in tl.static_range(COUNT):
         pick = tl.argmax(work, 1) if LARGEST else tl.argmin(work, 1)
         chosen = columns == pick[:, None]
-        slot = rows * PER_VECTOR + FIRST + (COUNT - 1 - i if DESCENDING_SLOTS else i)
+        slot = rows * row_stride + FIRST + (COUNT - 1 - i if DESCENDING_SLOTS else i)
         tl.store(index_at + slot, tl.sum(tl.where(chosen, flat, 0), 1).to(index_at.dtype.element_ty),
                  mask=rows < VECTORS)
         tl.store(value_at + slot, tl.sum(tl.where(chosen, x, 0.0), 1).to(value_at.dtype.element_ty),
@@ -243,4 +244,132 @@ def nuq_encode(x: torch.Tensor, bits: int, boundaries: torch.Tensor, slots: int,
         HEADS=heads, HP=next_power_of_2(heads), D=dim, BITS=bits, BYTES=next_power_of_2(bits), SLOTS=slots, KEYS=keys,
         PER_HEAD=per_head_vectors,
     )
+    return out
+
+
+@triton.jit(do_not_specialize=["x_sb", "x_sh", "tokens"])
+def _bitplane_ranges(x_ptr, x_sb, x_sh, x_sn, lo_ptr, hi_ptr, index_ptr, value_ptr, tokens, HEADS: tl.constexpr,
+                     HP: tl.constexpr, D: tl.constexpr, VECTORS: tl.constexpr, LOW: tl.constexpr,
+                     HIGH: tl.constexpr):
+    """QAQ's range of each vector of one token (runtime/qaq.py: QaqCodec.quantize): its LOW smallest and HIGH largest
+    elements become outliers (ties lowest offset first), the rest's minimum and maximum its fp16 lo and hi.
+    Program: one (token, sequence); heads padded to HP, a power of two; one vector (VECTORS = 1) or one per head."""
+    t = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    h = tl.arange(0, HP)[:, None]
+    d = tl.arange(0, D)[None, :]
+    ok = h < HEADS
+    x = tl.load(x_ptr + b * x_sb + h * x_sh + t * x_sn + d, mask=ok, other=0.0).to(tl.float32)  # [HP, D]
+    V: tl.constexpr = 1 if VECTORS == 1 else HP
+    L: tl.constexpr = HP * D // V
+    vectors = tl.reshape(x, (V, L))
+    within = tl.reshape(h * D + d, (V, L)) % L  # offset in the vector, as the outlier index counts
+    valid = tl.reshape(ok & (d >= 0), (V, L))
+    v = tl.arange(0, V)
+    at = (b * VECTORS + v) * tokens + t  # [B, vectors, n]
+    slots_at = (b * VECTORS * tokens + t) * (LOW + HIGH)  # vector v's slots: tokens * (LOW + HIGH) further on
+    low = _take_outliers(tl.where(valid, vectors, float("inf")), within, vectors, index_ptr + slots_at,
+                         value_ptr + slots_at, tokens * (LOW + HIGH), VECTORS, 0, LOW, False, False)
+    high = _take_outliers(tl.where(valid, vectors, float("-inf")), within, vectors, index_ptr + slots_at,
+                          value_ptr + slots_at, tokens * (LOW + HIGH), VECTORS, LOW, HIGH, True, True)
+    tl.store(lo_ptr + at, tl.min(low, 1).to(tl.float16), mask=v < VECTORS)
+    tl.store(hi_ptr + at, tl.max(high, 1).to(tl.float16), mask=v < VECTORS)
+
+
+@triton.jit(do_not_specialize=["batch", "tokens"])
+def _bitplane_widths(lo_ptr, hi_ptr, spread_bound_ptr, widths_ptr, first_ptr, batch, tokens, VECTORS: tl.constexpr,
+                     V: tl.constexpr, BLOCK_T: tl.constexpr, MIN_BITS: tl.constexpr, MAX_BITS: tl.constexpr):
+    """QAQ's widths (runtime/qaq.py: bit_widths, from the range's spread over the batch and the spread a width of 0
+    bits allows, `spread_bound` = 2√3 σ [n, vectors] float64) and each vector's first row: the widths before it in
+    (token, vector) order, summed; first_ptr[n * vectors] is every vector's rows. One program, BLOCK_T tokens a step."""
+    v = tl.arange(0, V)[None, :]
+    done = tl.program_id(0).to(tl.int64) * 0  # rows of the tokens before the block
+    for start in range(0, tokens, BLOCK_T):
+        t = start + tl.arange(0, BLOCK_T)[:, None]
+        ok = (t < tokens) & (v < VECTORS)
+        spread = tl.zeros([BLOCK_T, V], tl.float32)
+        for b in range(batch):
+            at = (b * VECTORS + v) * tokens + t
+            lo = tl.load(lo_ptr + at, mask=ok, other=0.0).to(tl.float32)
+            spread = tl.maximum(spread, tl.load(hi_ptr + at, mask=ok, other=0.0).to(tl.float32) - lo)
+        ratio = spread.to(tl.float64) / tl.load(spread_bound_ptr + t * VECTORS + v, mask=ok, other=1.0)
+        width = tl.zeros([BLOCK_T, V], tl.int32) + MIN_BITS
+        for k in tl.static_range(MIN_BITS, MAX_BITS):  # the least width whose 2^width segments reach the ratio
+            width += (ratio > (1 << k)).to(tl.int32)
+        width = tl.where(ok, width, 0)
+        for b in range(batch):
+            tl.store(widths_ptr + (b * VECTORS + v) * tokens + t, width.to(tl.uint8), mask=ok)
+        flat = tl.reshape(width, (BLOCK_T * V,)).to(tl.int64)
+        rows = done + tl.cumsum(flat, 0) - flat
+        tl.store(first_ptr + tl.reshape(t * VECTORS + v, (BLOCK_T * V,)), rows, mask=tl.reshape(ok, (BLOCK_T * V,)))
+        done += tl.sum(flat)
+    tl.store(first_ptr + tokens * VECTORS, done)
+
+
+@triton.jit(do_not_specialize=["x_sb", "x_sh", "tokens"])
+def _bitplane_codes(x_ptr, x_sb, x_sh, x_sn, lo_ptr, hi_ptr, widths_ptr, first_ptr, codes_ptr, tokens,
+                    HEADS: tl.constexpr, HP: tl.constexpr, D: tl.constexpr, VECTORS: tl.constexpr,
+                    MAX_BITS: tl.constexpr):
+    """QAQ's codes of one token: each element's segment of its vector's [lo, hi] at the vector's width, bit k of
+    every code in the vector's row first + k (k < width), the rows of the bits beyond the width after all kept rows,
+    in the same (token, vector, bit) order (a 1-bit stream as pack_bits packs it). Program: one (token, sequence)."""
+    t = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    h = tl.arange(0, HP)[:, None]
+    d = tl.arange(0, D)[None, :]
+    ok = h < HEADS
+    x = tl.load(x_ptr + b * x_sb + h * x_sh + t * x_sn + d, mask=ok, other=0.0).to(tl.float32)
+    V: tl.constexpr = 1 if VECTORS == 1 else HP
+    L: tl.constexpr = HP * D // V
+    SIZE: tl.constexpr = HEADS * D // VECTORS  # a vector's elements; the padding's come after them
+    vectors = tl.reshape(x, (V, L))
+    v = tl.arange(0, V)
+    real = v < VECTORS
+    at = (b * VECTORS + v) * tokens + t
+    lo = tl.load(lo_ptr + at, mask=real, other=0.0).to(tl.float32)[:, None]
+    hi = tl.load(hi_ptr + at, mask=real, other=1.0).to(tl.float32)[:, None]
+    width = tl.load(widths_ptr + at, mask=real, other=0).to(tl.int32)
+    segments = (1 << width).to(tl.float32)[:, None]
+    step = tl.div_rn(tl.maximum(hi - lo, 1e-8), segments)
+    codes = tl.floor(tl.div_rn(vectors - lo, step))
+    codes = tl.minimum(tl.maximum(codes, 0.0), segments - 1).to(tl.int32)
+    eight = tl.reshape(codes, (V, L // 8, 8))
+    first = tl.load(first_ptr + t * VECTORS + v, mask=real, other=0)
+    kept = tl.load(first_ptr + tokens * VECTORS)
+    beyond = kept + (t * VECTORS + v) * MAX_BITS - first  # rows beyond the widths of the vectors before this one
+    column = tl.arange(0, L // 8)[None, :]
+    for k in tl.static_range(MAX_BITS):
+        byte = tl.sum(((eight >> k) & 1) << tl.arange(0, 8)[None, None, :], 2).to(tl.uint8)  # [V, L / 8]
+        row = tl.where(k < width, first + k, beyond + k - width)
+        tl.store(codes_ptr + (b * tokens * VECTORS * MAX_BITS + row[:, None]) * (SIZE // 8)
+                 + column, byte, mask=real[:, None] & (column < SIZE // 8))
+
+
+def bitplane_quantize(x: torch.Tensor, spread_bound: torch.Tensor, vectors: int, min_bits: int, max_bits: int,
+                      low: int, high: int) -> dict[str, torch.Tensor]:
+    """QAQ's packed tensors of x [B, H, n, D] (runtime/qaq.py: QaqCodec.quantize, same results) in three launches
+    instead of some ninety small ops: ranges and outliers, widths and first rows, codes. `spread_bound` [n, vectors]
+    float64: 2√3 σ; `low`, `high`: outliers per vector below and above its range."""
+    batch, heads, tokens, dim = x.shape
+    x = x if x.stride(-1) == 1 else x.contiguous()
+    size = heads * dim // vectors
+    per_vector = dict(device=x.device, dtype=torch.float16)
+    out = {"widths": torch.empty(batch, vectors, tokens, dtype=torch.uint8, device=x.device),
+           "lo": torch.empty(batch, vectors, tokens, **per_vector),
+           "hi": torch.empty(batch, vectors, tokens, **per_vector),
+           "codes": torch.empty(batch, 1, tokens * vectors * max_bits, size // 8, dtype=torch.uint8, device=x.device)}
+    if low + high:
+        index_dtype = torch.uint8 if size <= 256 else torch.int16
+        out["outlier_index"] = torch.empty(batch, vectors, tokens, low + high, dtype=index_dtype, device=x.device)
+        out["outlier_value"] = torch.empty(batch, vectors, tokens, low + high, **per_vector)
+    first = torch.empty(tokens * vectors + 1, dtype=torch.int64, device=x.device)
+    padded = dict(HEADS=heads, HP=next_power_of_2(heads), D=dim, VECTORS=vectors)
+    strides = (x.stride(0), x.stride(1), x.stride(2))
+    _bitplane_ranges[(tokens, batch)](x, *strides, out["lo"], out["hi"], out.get("outlier_index", out["lo"]),
+                                      out.get("outlier_value", out["lo"]), tokens, LOW=low, HIGH=high, **padded)
+    _bitplane_widths[(1,)](out["lo"], out["hi"], spread_bound.contiguous(), out["widths"], first, batch, tokens,
+                           VECTORS=vectors, V=next_power_of_2(vectors), BLOCK_T=64, MIN_BITS=min_bits,
+                           MAX_BITS=max_bits)
+    _bitplane_codes[(tokens, batch)](x, *strides, out["lo"], out["hi"], out["widths"], first, out["codes"], tokens,
+                                     MAX_BITS=max_bits, **padded)
     return out
