@@ -69,6 +69,9 @@ def launch_signature(kernel, args: tuple, kwargs: dict, per_step: list[str]) -> 
                 attrs[(i,)] = [["tt.divisibility", 16]]
     kwargs = dict(kwargs)
     options = {key: kwargs.pop(key) for key in ("num_warps", "num_stages")}
+    if kwargs.get("maxnreg") is not None:  # decode.Launch.max_registers
+        options["maxnreg"] = kwargs["maxnreg"]
+    kwargs.pop("maxnreg", None)
     for name in kernel.arg_names[len(args):]:
         signature[name] = "constexpr"
         constants[(kernel.arg_names.index(name),)] = kwargs[name]

@@ -47,6 +47,7 @@ class Launch:
     num_warps: int
     num_stages: int  # software-pipelined loads of the tile loops
     programs_per_sm: int  # split the context until the GPU runs about this many programs per multiprocessor
+    max_registers: int = 0  # per thread, to fit more programs per multiprocessor (ptxas .maxnreg); 0: ptxas chooses
 
 
 LAUNCH = {
@@ -897,7 +898,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
                                                                int(recent is not None))
     constants.update(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, adc_rows), BLOCK_N=block, D=dim, ADC=adc,
                      ADC_ROWS=adc_rows, HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), GRAPHED=graph is not None,
-                     num_warps=launch.num_warps, num_stages=launch.num_stages)
+                     num_warps=launch.num_warps, num_stages=launch.num_stages, maxnreg=launch.max_registers or None)
     if fast:
         _decode_split_kernel[(batch * heads, fast_splits)](
             *args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, *graph_args, FAST=True,
