@@ -35,9 +35,9 @@ import torch
 from kvtool.artifacts import Artifact
 from kvtool.errors import KvtoolError
 from kvtool.models import Layout
+from kvtool.runtime import kernels
 from kvtool.runtime.buffer import Buffer
 from kvtool.runtime.codec import HeadGroup, Packed, PackedLayout, TensorCodec, nonnegative, register_method
-from kvtool.runtime import kernels
 from kvtool.runtime.packing import pack_bits, trimmed_range, unpack_bits
 
 if TYPE_CHECKING:

@@ -1,8 +1,9 @@
-"""Quantize-on-append: min-max quantization and bit packing of new tokens in one launch (runtime/packing.py's math).
+"""Quantize-on-append: the codecs' encodes of new tokens in a launch or three instead of tens of small PyTorch ops
+(a decode step appends one value token per layer, and keys flush R at a time), with the same results bit for bit.
 
-`minmax_quantize` + `pack_planes` in PyTorch take some thirty small kernels per call; a decode step appends one value
-token per layer (and keys flush R at a time), so on the GPU the codecs call these instead. Same results: the range is
-rounded to fp16 outward (min down, scale up) and codes round half to even, as torch.round does.
+KIVI: min-max quantization and bit packing (runtime/packing.py's `minmax_quantize` + `pack_planes`): the range is
+rounded to fp16 outward (min down, scale up) and codes round half to even, as torch.round does. KVQuant: nuq codes
+and sparse outliers (`nuq_encode`). QAQ: mixed-width bit planes with sparse outliers (`bitplane_quantize`).
 """
 
 from __future__ import annotations
