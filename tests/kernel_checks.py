@@ -196,6 +196,15 @@ def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
     return worst
 
 
+def packed_mismatch(got: list[dict], want: list[dict]) -> float:
+    """Fraction of the elements of packed tensors `want` that `got` differs in; 1.0 if their names or shapes do."""
+    if any(one.keys() != other.keys() or any(one[n].shape != other[n].shape for n in other)
+           for one, other in zip(got, want)):
+        return 1.0
+    wrong = sum((one[n] != other[n]).sum().item() for one, other in zip(got, want) for n in other)
+    return wrong / sum(t.numel() for packed in want for t in packed.values())
+
+
 def quantize_mismatch(bits: int, channel_groups: bool) -> float:
     """Fraction of codes, scales and minima where the quantize kernel differs from packing.py's reference."""
     torch.manual_seed(bits)
@@ -207,8 +216,7 @@ def quantize_mismatch(bits: int, channel_groups: bool) -> float:
     else:
         got = quantize.quantize_token_groups(x, bits, 16)
         want = KiviValues(bits, 16, 0).encode(x, 0)
-    wrong = sum((got[name] != want[name]).sum().item() for name in want)
-    return wrong / sum(tensor.numel() for tensor in want.values())
+    return packed_mismatch([got], [want])
 
 
 NUQ_ENCODE_CASES = {  # bits, key slots, value slots per vector, heads (3: padded to 4 in the kernel), per-head values
@@ -231,12 +239,7 @@ def nuq_encode_mismatch(bits: int, key_slots: int, value_slots: int, heads: int,
     got = [keys.encode_by_kernel(x, rope=rope_from(keys.model, 10, 7, x.device), midpoint=keys.midpoint,
                                  half_range=keys.half_range),
            values.encode_by_kernel(x, per_head_vectors=per_head)]
-    want = [keys.encode(x, 10), values.encode(x, 10)]
-    if any(one.keys() != other.keys() or any(one[n].shape != other[n].shape for n in one)
-           for one, other in zip(got, want)):
-        return 1.0
-    wrong = sum((one[n] != other[n]).sum().item() for one, other in zip(got, want) for n in one)
-    return wrong / sum(t.numel() for packed in want for t in packed.values())
+    return packed_mismatch(got, [keys.encode(x, 10), values.encode(x, 10)])
 
 
 BITPLANE_CASES = {  # heads (3: padded to 4 in the kernel), tokens, batch, a vector per head, outliers, min and max
@@ -264,10 +267,7 @@ def bitplane_mismatch(heads: int, tokens: int, batch: int, per_head: bool, outli
     size = heads * HEAD_DIM // codec.vectors
     got = quantize.bitplane_quantize(x, SQRT12 * sigma.double(), codec.vectors, min_bits, max_bits,
                                      *outlier_counts(size, outliers))
-    if got.keys() != want.keys() or any(got[n].shape != want[n].shape for n in want):
-        return 1.0
-    wrong = sum((got[n] != want[n]).sum().item() for n in want)
-    return wrong / sum(t.numel() for t in want.values())
+    return packed_mismatch([got], [want])
 
 
 def decode_errors() -> dict[str, float]:

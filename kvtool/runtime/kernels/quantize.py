@@ -248,6 +248,20 @@ def nuq_encode(x: torch.Tensor, bits: int, boundaries: torch.Tensor, slots: int,
     return out
 
 
+@triton.jit
+def _token_vectors(x_ptr, x_sb, x_sh, x_sn, HEADS: tl.constexpr, HP: tl.constexpr, D: tl.constexpr,
+                   VECTORS: tl.constexpr):
+    """QAQ's coded vectors of the program's (token, sequence) as float32 [V, L]: one row of all heads (VECTORS = 1)
+    or one per head, heads padded to HP (a power of two) with zeros after the real ones; element e of row r is
+    channel r * L + e of the token's flattened [heads x D]."""
+    h = tl.arange(0, HP)[:, None]
+    d = tl.arange(0, D)[None, :]
+    row = x_ptr + tl.program_id(1).to(tl.int64) * x_sb + h * x_sh + tl.program_id(0) * x_sn
+    x = tl.load(row + d, mask=h < HEADS, other=0.0).to(tl.float32)
+    V: tl.constexpr = 1 if VECTORS == 1 else HP
+    return tl.reshape(x, (V, HP * D // V))
+
+
 @triton.jit(do_not_specialize=["x_sb", "x_sh", "tokens"])
 def _bitplane_ranges(x_ptr, x_sb, x_sh, x_sn, lo_ptr, hi_ptr, index_ptr, value_ptr, tokens, HEADS: tl.constexpr,
                      HP: tl.constexpr, D: tl.constexpr, VECTORS: tl.constexpr, LOW: tl.constexpr,
@@ -257,16 +271,13 @@ def _bitplane_ranges(x_ptr, x_sb, x_sh, x_sn, lo_ptr, hi_ptr, index_ptr, value_p
     Program: one (token, sequence); heads padded to HP, a power of two; one vector (VECTORS = 1) or one per head."""
     t = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
-    h = tl.arange(0, HP)[:, None]
-    d = tl.arange(0, D)[None, :]
-    ok = h < HEADS
-    x = tl.load(x_ptr + b * x_sb + h * x_sh + t * x_sn + d, mask=ok, other=0.0).to(tl.float32)  # [HP, D]
-    V: tl.constexpr = 1 if VECTORS == 1 else HP
-    L: tl.constexpr = HP * D // V
-    vectors = tl.reshape(x, (V, L))
-    within = tl.reshape(h * D + d, (V, L)) % L  # offset in the vector, as the outlier index counts
-    valid = tl.reshape(ok & (d >= 0), (V, L))
+    vectors = _token_vectors(x_ptr, x_sb, x_sh, x_sn, HEADS, HP, D, VECTORS)
+    V: tl.constexpr = vectors.shape[0]
+    L: tl.constexpr = vectors.shape[1]
     v = tl.arange(0, V)
+    channel = v[:, None] * L + tl.arange(0, L)[None, :]  # in the token's [heads x D]
+    valid = channel < HEADS * D
+    within = channel % L  # offset in the vector, as the outlier index counts
     at = (b * VECTORS + v) * tokens + t  # [B, vectors, n]
     slots_at = (b * VECTORS * tokens + t) * (LOW + HIGH)  # vector v's slots: tokens * (LOW + HIGH) further on
     low = _take_outliers(tl.where(valid, vectors, float("inf")), within, vectors, index_ptr + slots_at,
@@ -316,14 +327,10 @@ def _bitplane_codes(x_ptr, x_sb, x_sh, x_sn, lo_ptr, hi_ptr, widths_ptr, first_p
     in the same (token, vector, bit) order (a 1-bit stream as pack_bits packs it). Program: one (token, sequence)."""
     t = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
-    h = tl.arange(0, HP)[:, None]
-    d = tl.arange(0, D)[None, :]
-    ok = h < HEADS
-    x = tl.load(x_ptr + b * x_sb + h * x_sh + t * x_sn + d, mask=ok, other=0.0).to(tl.float32)
-    V: tl.constexpr = 1 if VECTORS == 1 else HP
-    L: tl.constexpr = HP * D // V
+    vectors = _token_vectors(x_ptr, x_sb, x_sh, x_sn, HEADS, HP, D, VECTORS)
+    V: tl.constexpr = vectors.shape[0]
+    L: tl.constexpr = vectors.shape[1]
     SIZE: tl.constexpr = HEADS * D // VECTORS  # a vector's elements; the padding's come after them
-    vectors = tl.reshape(x, (V, L))
     v = tl.arange(0, V)
     real = v < VECTORS
     at = (b * VECTORS + v) * tokens + t
