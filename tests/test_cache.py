@@ -92,6 +92,18 @@ def test_windowed_store_allocates_for_its_window_only():
     assert buffers and max(b.data.shape[2] for b in buffers) <= 1024
 
 
+def test_a_prefill_chunk_leaves_no_fp16_copy_behind():
+    """After a long chunk's attention the cache allocates what it holds: sinks do not keep the chunk alive (a view
+    of it did, a whole layer's prompt for DuoAttention's streaming heads), nor the tail room for all of it."""
+    group = HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32), sink=4)
+    layer = CompressedLayer([group], num_kv_heads=2)
+    layer.update(torch.randn(1, 2, 1000, 32), torch.randn(1, 2, 1000, 32))
+    layer.attend(torch.randn(1, 4, 1000, 32), None, 1.0)
+    for stream in (layer.groups[0].keys, layer.groups[0].values):
+        assert stream.sinks.untyped_storage().nbytes() == stream.sinks.numel() * 2
+        assert stream.tail_buffer.data.shape[2] <= 2 * (stream.tail_buffer.rows + 16) < 1000
+
+
 def test_fp16_cache_matches_dynamic_cache(model, tokenizer):
     ids = tokenizer("The cache stores keys and values for every layer. " * 20, return_tensors="pt").input_ids
     with torch.no_grad():

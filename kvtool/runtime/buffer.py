@@ -58,6 +58,15 @@ class Buffer:
             grown[:, :, : live.shape[2]] = live
             self.data, self.begin, self.end = grown, 0, live.shape[2]
 
+    def shrink(self) -> None:
+        """Reallocate to the live rows and the room a regrowth would give them, where it holds over twice that."""
+        spare = max(self.rows // 4, self.slack)
+        if self.data is not None and self.data.shape[2] > 2 * (self.rows + spare):
+            live = self.view()
+            self.data = self._empty(live, live.shape[2] + spare)
+            self.data[:, :, : live.shape[2]] = live
+            self.begin, self.end = 0, live.shape[2]
+
     def make_room_for_tokens(self, tokens: int, stored: int) -> None:
         """Room for `tokens` more tokens at the rows per token that the `stored` tokens held take."""
         self.make_room(self.data, -(-tokens * self.rows // stored))

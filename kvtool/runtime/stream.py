@@ -77,7 +77,7 @@ class TokenStream:
         x = x.to(torch.float16)
         into_sinks = max(0, min(self.sink - self.length, x.shape[2]))
         if into_sinks:
-            part = x[:, :, :into_sinks]
+            part = x[:, :, :into_sinks].clone(memory_format=torch.contiguous_format)  # a view would keep all of x
             self.sinks = part if self.sinks is None else torch.cat([self.sinks, part], dim=2)
             x = x[:, :, into_sinks:]
         self.tail_buffer.append(x, graph=self.graph)
@@ -185,6 +185,8 @@ class TokenStream:
         if self.store_end > self.tail_start:
             self.tail_buffer.drop_front(self.store_end - self.tail_start)
             self.tail_start = self.store_end
+            if self.graph is None:  # a prefill chunk's rows are gone: its room would stay allocated in fp16
+                self.tail_buffer.shrink()
         self.drop_out_of_window()
 
     def drop_out_of_window(self) -> None:
