@@ -94,7 +94,7 @@ def test_windowed_store_allocates_for_its_window_only():
 
 def test_a_prefill_chunk_leaves_no_fp16_copy_behind():
     """After a long chunk's attention the cache allocates what it holds: sinks do not keep the chunk alive (a view
-    of it did, a whole layer's prompt for DuoAttention's streaming heads), nor the tail room for all of it."""
+    of it did: KVQuant's and Duo's caches kept a layer's whole first chunk, the prompt), nor the tail room for it."""
     group = HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32), sink=4)
     layer = CompressedLayer([group], num_kv_heads=2)
     layer.update(torch.randn(1, 2, 1000, 32), torch.randn(1, 2, 1000, 32))
