@@ -15,6 +15,7 @@ from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
 from kvtool.runtime.generate import forward, greedy
 from kvtool.runtime.kivi import KiviKeys, KiviValues
+from kvtool.runtime.stream import TAIL_SLACK
 
 
 def run_layer(layer: CompressedLayer, q, k, v, chunks: list[int]) -> torch.Tensor:
@@ -101,7 +102,7 @@ def test_a_prefill_chunk_leaves_no_fp16_copy_behind():
     layer.attend(torch.randn(1, 4, 1000, 32), None, 1.0)
     for stream in (layer.groups[0].keys, layer.groups[0].values):
         assert stream.sinks.untyped_storage().nbytes() == stream.sinks.numel() * 2
-        assert stream.tail_buffer.data.shape[2] <= 2 * (stream.tail_buffer.rows + 16) < 1000
+        assert stream.tail_buffer.data.shape[2] <= 2 * (stream.tail_buffer.rows + TAIL_SLACK) < 1000
 
 
 def test_fp16_cache_matches_dynamic_cache(model, tokenizer):

@@ -51,21 +51,23 @@ class Buffer:
         if self.data is None:
             self.data = self._empty(like, max(rows, self.slack, capacity))
         elif self.end + rows > self.data.shape[2]:
-            live = self.view()
             # grow from the live rows, not the old capacity: a windowed store that drops its front keeps its size
-            capacity = max(live.shape[2] + rows + max(live.shape[2] // 4, self.slack), capacity)
-            grown = self._empty(like, capacity)
-            grown[:, :, : live.shape[2]] = live
-            self.data, self.begin, self.end = grown, 0, live.shape[2]
+            self._move_live_rows(like, rows, capacity)
 
     def shrink(self) -> None:
         """Reallocate to the live rows and the room a regrowth would give them, where it holds over twice that."""
-        spare = max(self.rows // 4, self.slack)
-        if self.data is not None and self.data.shape[2] > 2 * (self.rows + spare):
-            live = self.view()
-            self.data = self._empty(live, live.shape[2] + spare)
-            self.data[:, :, : live.shape[2]] = live
-            self.begin, self.end = 0, live.shape[2]
+        if self.data is not None and self.data.shape[2] > 2 * (self.rows + self._spare(self.rows)):
+            self._move_live_rows(self.data, 0)
+
+    def _spare(self, live: int) -> int:
+        return max(live // 4, self.slack)
+
+    def _move_live_rows(self, like: torch.Tensor, rows: int, capacity: int = 0) -> None:
+        """Reallocate to the live rows, `rows` more and the spare room a growth leaves (`capacity` rows at least)."""
+        live = self.view()
+        moved = self._empty(like, max(live.shape[2] + rows + self._spare(live.shape[2]), capacity))
+        moved[:, :, : live.shape[2]] = live
+        self.data, self.begin, self.end = moved, 0, live.shape[2]
 
     def make_room_for_tokens(self, tokens: int, stored: int) -> None:
         """Room for `tokens` more tokens at the rows per token that the `stored` tokens held take."""
