@@ -133,26 +133,42 @@ def _plane_bits8(word, ONES: tl.constexpr, MAGIC: tl.constexpr, TOP: tl.constexp
 
 
 @triton.jit
-def _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, aux,
-              D: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr, SLOTS: tl.constexpr):
-    """float32 [N, D] of KVQuant's stores (runtime/kvquant.py), keys before RoPE: nuq codes (pack_bits order) read
-    through the codebook's levels, scaled per channel (keys: scale/min = the thresholds' half range and midpoint
-    [heads, D]) or per token (values: [B, vectors, n]), and the sparse fp16 outliers written back."""
-    levels = aux[0]
-    dims = tl.arange(0, D)
-    # 8 codes fill BITS bytes: byte k of every octet loaded as one [N, D / 8] tile, the octet's bits made one word
+def _nuq_loads(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
+               store_end, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr):
+    """What a tile of KVQuant's nuq codes at positions start .. start + BLOCK_N - 1 reads from memory first: its
+    codes, 8 codes to BITS bytes (pack_bits order), byte k of every octet loaded as one [N, D / 8] tile and the octet's
+    bytes made one word; values also each token's stored range (half range, midpoint). Apart from their decode, so
+    that the generic loop can issue them a tile ahead."""
+    pos = start + tl.arange(0, BLOCK_N)
+    in_store = (pos >= store_start) & (pos < store_end)
+    idx = pos - store_start
     octets = codes_ptr + b * c_sb + h * c_sh + idx[:, None] * c_sn + (tl.arange(0, D // 8) * BITS)[None, :]
-    word = tl.zeros([idx.shape[0], D // 8], tl.int32 if BITS <= 4 else tl.int64)
+    word = tl.zeros([BLOCK_N, D // 8], tl.int32 if BITS <= 4 else tl.int64)
     for k in tl.static_range(BITS):
         word |= tl.load(octets + k, mask=in_store[:, None], other=0).to(word.dtype) << (8 * k)
-    code = (word[:, :, None] >> (tl.arange(0, 8) * BITS)[None, None, :]) & ((1 << BITS) - 1)
-    level = tl.load(levels + tl.reshape(code, (idx.shape[0], D)))
-    if KIND == 4:
-        x = level * tl.load(scale_ptr + h * g_sh + dims)[None, :] + tl.load(min_ptr + h * g_sh + dims)[None, :]
+    if KIND == 4:  # keys: per-channel thresholds, read where they are used
+        half_range, midpoint = 0.0, 0.0
     else:
         offs = b * g_sb + h * g_sh + idx * g_sn
         half_range = tl.load(scale_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
         midpoint = tl.load(min_ptr + offs, mask=in_store, other=0.0).to(tl.float32)
+    return word, half_range, midpoint
+
+
+@triton.jit
+def _read_nuq(loaded, idx, b, h, scale_ptr, min_ptr, g_sh, in_store, aux, D: tl.constexpr, KIND: tl.constexpr,
+              BITS: tl.constexpr, SLOTS: tl.constexpr):
+    """float32 [N, D] of KVQuant's stores (runtime/kvquant.py), keys before RoPE, from what _nuq_loads read: nuq codes
+    cut from their octet words and read through the codebook's levels, scaled per channel (keys: scale/min = the
+    thresholds' half range and midpoint [heads, D]) or per token (values: their stored range [B, vectors, n]), and
+    the sparse fp16 outliers written back."""
+    word, half_range, midpoint = loaded
+    code = (word[:, :, None] >> (tl.arange(0, 8) * BITS)[None, None, :]) & ((1 << BITS) - 1)
+    level = tl.load(aux[0] + tl.reshape(code, (idx.shape[0], D)))
+    if KIND == 4:
+        dims = tl.arange(0, D)
+        x = level * tl.load(scale_ptr + h * g_sh + dims)[None, :] + tl.load(min_ptr + h * g_sh + dims)[None, :]
+    else:
         x = level * half_range[:, None] + midpoint[:, None]
     return _outliers(x, idx, b, (h * D).to(tl.int32), 0, in_store, aux, SLOTS)
 
@@ -211,18 +227,20 @@ def _read_bitplanes(idx, b, h, codes_ptr, c_sb, c_sn, lo_ptr, hi_ptr, g_sb, g_sh
 
 @triton.jit
 def _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
-                 in_store, aux, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr,
-                 GROUP: tl.constexpr):
+                 store_end, in_store, aux, loaded, D: tl.constexpr, BLOCK_N: tl.constexpr, KIND: tl.constexpr,
+                 BITS: tl.constexpr, GROUP: tl.constexpr):
     """float16 [BLOCK_N, D] of the packed store at positions start .. start + BLOCK_N - 1 (rows outside `in_store`
     read as 0). `aux`: what KVQuant's and QAQ's layouts read besides (levels or QAQ's row table, outlier index and
     value, their batch and token strides; GROUP = their slots; QAQ's heads per coded vector, and its row table's and
     outliers' vector strides) and, for keys stored before RoPE, the cos and sin [BLOCK_N, D / 2] of these
-    positions."""
+    positions. `loaded`: KVQuant's _nuq_loads of this tile if issued ahead, else None."""
     idx = start - store_start + tl.arange(0, BLOCK_N)
     dims = tl.arange(0, D)
     if KIND == 4 or KIND == 5:
-        x = _read_nuq(idx, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, in_store, aux,
-                      D, KIND, BITS, GROUP)
+        if loaded is None:
+            loaded = _nuq_loads(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn,
+                                store_start, store_end, D, BLOCK_N, KIND, BITS)
+        x = _read_nuq(loaded, idx, b, h, scale_ptr, min_ptr, g_sh, in_store, aux, D, KIND, BITS, GROUP)
         if KIND == 4:
             x = _rope(x, aux[8], aux[9], D)
         x = x.to(tl.float16)
@@ -257,15 +275,15 @@ def _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g
 
 @triton.jit
 def _read_tokens(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, tail_ptr, t_sb,
-                 t_sh, t_sn, store_start, store_end, tail_start, length, aux, D: tl.constexpr,
+                 t_sh, t_sn, store_start, store_end, tail_start, length, aux, loaded, D: tl.constexpr,
                  BLOCK_N: tl.constexpr, KIND: tl.constexpr, BITS: tl.constexpr, GROUP: tl.constexpr,
                  TAIL: tl.constexpr):
     """float16 [BLOCK_N, D] of one stream at positions start .. start + BLOCK_N - 1: store first, then (TAIL: the
-    tile reaches past the store) the fp16 tail."""
+    tile reaches past the store) the fp16 tail. `loaded`: as _read_stored's."""
     pos = start + tl.arange(0, BLOCK_N)
     in_store = (pos >= store_start) & (pos < store_end)
     x = _read_stored(start, b, h, codes_ptr, c_sb, c_sh, c_sn, scale_ptr, min_ptr, g_sb, g_sh, g_sn, store_start,
-                     in_store, aux, D, BLOCK_N, KIND, BITS, GROUP)
+                     store_end, in_store, aux, loaded, D, BLOCK_N, KIND, BITS, GROUP)
     if TAIL:
         in_tail = (pos >= store_end) & (pos >= tail_start) & (pos < length)
         rows = tail_ptr + b * t_sb + h * t_sh + (pos - tail_start)[:, None] * t_sn
@@ -653,12 +671,27 @@ def _decode_split_kernel(
         # then those that reach past one, each loop compiled with what it reads (a branch per tile between the
         # two made Triton decode the store twice, in the layout of each use)
         whole = lo + tl.maximum(tl.minimum(tl.minimum(k_store_end, v_store_end), hi) - lo, 0) // BLOCK_N * BLOCK_N
+        # KVQuant's codes and value ranges, the first pass's longest waits, are loaded a tile ahead (Nsight Compute:
+        # docs/gpu.md); the pipeliner's stages took twice the time
+        AHEAD: tl.constexpr = K_KIND == 4 and V_KIND == 5
         for tail_pass in tl.static_range(2):
             if tail_pass == 1:
                 begin, end = whole, hi
             else:
                 begin, end = lo, whole
+            k_next, v_next = None, None
+            if AHEAD and tail_pass == 0:
+                k_next = _nuq_loads(begin, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn,
+                                    k_store_start, k_store_end, D, BLOCK_N, K_KIND, K_BITS)
+                v_next = _nuq_loads(begin, b, h, vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn,
+                                    v_store_start, v_store_end, D, BLOCK_N, V_KIND, V_BITS)
             for start in range(begin, end, BLOCK_N):
+                k_loaded, v_loaded = k_next, v_next
+                if AHEAD and tail_pass == 0:
+                    k_next = _nuq_loads(start + BLOCK_N, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb,
+                                        kg_sh, kg_sn, k_store_start, k_store_end, D, BLOCK_N, K_KIND, K_BITS)
+                    v_next = _nuq_loads(start + BLOCK_N, b, h, vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb,
+                                        vg_sh, vg_sn, v_store_start, v_store_end, D, BLOCK_N, V_KIND, V_BITS)
                 if PRE_ROPE:  # the keys' cos and sin at positions start + [0, BLOCK_N)
                     cos, sin = _turn(tile_cos[None, :], tile_sin[None, :], offset_cos, offset_sin)
                     k_aux = (k_levels, k_out_index, k_out_value, ko_sb, ko_sn, k_vector_heads, k_table_sv, ko_sv,
@@ -670,10 +703,10 @@ def _decode_split_kernel(
                 valid = (pos < hi) & (pos >= first)
                 k = _read_tokens(start, b, h, kc_ptr, kc_sb, kc_sh, kc_sn, ks_ptr, km_ptr, kg_sb, kg_sh, kg_sn,
                                  kt_ptr, kt_sb, kt_sh, kt_sn, k_store_start, k_store_end, k_tail_start, length, k_aux,
-                                 D, BLOCK_N, K_KIND, K_BITS, K_GROUP, tail_pass == 1)
+                                 k_loaded, D, BLOCK_N, K_KIND, K_BITS, K_GROUP, tail_pass == 1)
                 v = _read_tokens(start, b, h, vc_ptr, vc_sb, vc_sh, vc_sn, vs_ptr, vm_ptr, vg_sb, vg_sh, vg_sn,
                                  vt_ptr, vt_sb, vt_sh, vt_sn, v_store_start, v_store_end, v_tail_start, length, v_aux,
-                                 D, BLOCK_N, V_KIND, V_BITS, V_GROUP, tail_pass == 1)
+                                 v_loaded, D, BLOCK_N, V_KIND, V_BITS, V_GROUP, tail_pass == 1)
                 if HAS_MASK:
                     valid &= tl.load(mask_ptr + b * mask_sb + pos, mask=valid, other=0) != 0
                 p, alpha, m_i, l_i = _online_softmax(tl.dot(q16, tl.trans(k)), valid[None, :], m_i, l_i, softcap,
