@@ -13,7 +13,8 @@ Tiles inside both packed stores take one of two fast paths, by the layout:
        (asymmetric distance computation), values gathered from their centroids.
 The other tiles (edges, the fp16 tail) and every tile of the layouts without a fast path (KVQuant's nuq codes, CQ's
 keys coded before RoPE, QAQ's mixed-width bit planes) are decoded to fp16 in registers (`_read_stored`, RoPE applied
-where keys need it) and go to `tl.dot`.
+where keys need it) and go to `tl.dot`; KVQuant's tiles inside both stores load their codes (and the values' ranges)
+one tile ahead, their longest waits (`_nuq_loads`).
 
 What a program reads for position p of a stream: the store if p < store_end, else the fp16 tail. In decode (one
 query, after the previous chunk settled) this is exactly what the reference path reads.
