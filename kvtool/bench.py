@@ -85,14 +85,17 @@ def llama3_rotary(head_dim: int = HEAD_DIM, theta: float = 500000.0, original_co
     return SimpleNamespace(model=SimpleNamespace(rotary_emb=LlamaRotaryEmbedding(config)))
 
 
-def kvquant_groups(bits: int, outliers: float = 0.01) -> list[HeadGroup]:
+def kvquant_groups(bits: int, outliers: float = 0.01, per_head: bool = False) -> list[HeadGroup]:
     """KVQuant nuq-`bits` with `outliers` sparse per token (the paper's 1%, key budget 2x as calibrated by default) on
-    every head: random sorted signposts and thresholds."""
-    params, channels = {"outliers": outliers, "key_outlier_budget": 2.0}, KV_HEADS * HEAD_DIM
+    every head: random sorted signposts and thresholds. `per_head`: outliers (and values' ranges) per token and head
+    (key_vector=head, value_vector=head)."""
+    params = {"outliers": outliers, "key_outlier_budget": 2.0}
+    channels = HEAD_DIM if per_head else KV_HEADS * HEAD_DIM  # that the slots are counted over
     signposts = lambda: torch.randn(1 << bits).sort().values  # noqa: E731
     lower = -1 - torch.rand(KV_HEADS, HEAD_DIM)
-    keys = NuqKeys(bits, Codebook(signposts()), lower, lower + 2, key_slots(params, channels), llama3_rotary())
-    values = NuqValues(bits, Codebook(signposts()), value_slots(params, channels))
+    keys = NuqKeys(bits, Codebook(signposts()), lower, lower + 2, key_slots(params, channels), llama3_rotary(),
+                   per_head)
+    values = NuqValues(bits, Codebook(signposts()), value_slots(params, channels), per_head)
     return [HeadGroup(list(range(KV_HEADS)), keys, values)]
 
 
@@ -122,6 +125,7 @@ FORMATS = {
     "million2": Format("million2", lambda: million_groups(4)),
     "kvquant3": Format("kvquant3", lambda: kvquant_groups(3)),  # nuq3, 1% outliers
     "kvquant2": Format("kvquant2", lambda: kvquant_groups(2)),
+    "kvquant3-head": Format("kvquant3-head", lambda: kvquant_groups(3, per_head=True)),  # outliers per head
     "cq4": Format("cq4", lambda: cq_groups(2)),  # CQ-2c8b: 4 bits per element
     "cq2": Format("cq2", lambda: cq_groups(4)),  # CQ-4c8b
     "qaq4": Format("qaq4", lambda: qaq_groups(4)),  # QAQ's mixed-width bit planes, every token at 4 bits here

@@ -323,7 +323,8 @@ def bench(
                                    help="attention, e2e (throughput and latency), latency, longest or check "
                                    "(repeatable)."),
     formats: str = typer.Option("", "--formats", help="Comma-separated formats (default: all): fp16-kernel, kivi4, "
-                                "kivi2, duo50+kivi2, million4, million2, kvquant3, kvquant2, cq4, cq2, qaq4."),
+                                "kivi2, duo50+kivi2, million4, million2, kvquant3, kvquant2, kvquant3-head, cq4, "
+                                "cq2, qaq4."),
     contexts: str = typer.Option("", "--contexts", help="Attention contexts in tokens, comma-separated."),
     batches: str = typer.Option("", "--batches", help="Attention batch sizes, comma-separated."),
     launches: str = typer.Option("auto", "--launches", help="Decode kernel launch shapes that check and attention "

@@ -61,11 +61,13 @@ def rotary_model():
 
 
 def kvquant_codecs(bits, key_slots, value_slots, heads=2, per_head_vectors=False) -> tuple[NuqKeys, NuqValues]:
-    """KVQuant codecs with random sorted signposts and thresholds."""
+    """KVQuant codecs with random sorted signposts and thresholds; `per_head_vectors`: outliers (and the values'
+    ranges) per head."""
     gen = torch.Generator().manual_seed(bits)
     signposts = lambda: torch.randn(1 << bits, generator=gen).sort().values  # noqa: E731
     lower = -1 - torch.rand(heads, HEAD_DIM, generator=gen)
-    keys = NuqKeys(bits, Codebook(signposts(), 1.1, 0.05), lower, lower + 2.5, key_slots, rotary_model())
+    keys = NuqKeys(bits, Codebook(signposts(), 1.1, 0.05), lower, lower + 2.5, key_slots, rotary_model(),
+                   per_head_vectors)
     return keys, NuqValues(bits, Codebook(signposts(), 0.9, -0.02), value_slots, per_head_vectors)
 
 
@@ -82,6 +84,8 @@ PRE_ROPE_CASES = {  # keys stored before RoPE (generic tiles). KVQuant: nuq code
     "kvquant3_outliers_sinks": lambda: [HeadGroup([0, 1], *kvquant_codecs(3, 2, 4), sink=4)],
     "kvquant2_value_per_head_no_key_outliers":
         lambda: [HeadGroup([0, 1], *kvquant_codecs(2, 0, 2, per_head_vectors=True))],
+    "kvquant3_outliers_per_head":  # a head compares its own slots only
+        lambda: [HeadGroup([0, 1], *kvquant_codecs(3, 2, 2, per_head_vectors=True), sink=4)],
     "kvquant4_duo_split":  # a subset of the heads: thresholds sliced, outlier offsets within the subset
         lambda: [HeadGroup([1], *(c.for_heads([1]) for c in kvquant_codecs(4, 1, 2))),
                  HeadGroup([0], Fp16Codec(), Fp16Codec(), 4, 40)],
@@ -219,7 +223,7 @@ def quantize_mismatch(bits: int, channel_groups: bool) -> float:
     return packed_mismatch([got], [want])
 
 
-NUQ_ENCODE_CASES = {  # bits, key slots, value slots per vector, heads (3: padded to 4 in the kernel), per-head values
+NUQ_ENCODE_CASES = {  # bits, key and value slots per vector, heads (3: padded to 4 in the kernel), per-head vectors
     "3bits_outliers": (3, 2, 4, 2, False),
     "2bits_no_key_outliers_value_per_head": (2, 0, 2, 2, True),
     "4bits_three_heads": (4, 1, 2, 3, False),
@@ -238,7 +242,7 @@ def nuq_encode_mismatch(bits: int, key_slots: int, value_slots: int, heads: int,
     x[..., ::16] = x.abs().amax(-1, keepdim=True) * 1.5  # equal largest elements: ties go lowest offset first
     got = [keys.encode_by_kernel(x, rope=rope_from(keys.model, 10, 7, x.device), midpoint=keys.midpoint,
                                  half_range=keys.half_range),
-           values.encode_by_kernel(x, per_head_vectors=per_head)]
+           values.encode_by_kernel(x)]
     return packed_mismatch(got, [keys.encode(x, 10), values.encode(x, 10)])
 
 

@@ -103,6 +103,23 @@ def test_key_outliers_are_the_largest_normalized_elements_and_exact(model):
     assert torch.equal(kept, per_token(pre).gather(-1, packed["outlier_index"][:, 0].long()).half().float())
 
 
+def test_per_head_key_outliers_are_each_heads_largest(model):
+    """key_vector=head: every (token, head) keeps its own `slots` largest normalized elements, held in slots
+    head * slots onwards, so one head's outliers cannot take another's."""
+    lower, upper = -torch.ones(HEADS, DIM), torch.ones(HEADS, DIM)
+    keys = NuqKeys(2, uniform_codebook(2), lower, upper, slots=2, model=model, per_head_vectors=True)
+    pre = torch.rand(1, HEADS, 5, DIM) * 2 - 1
+    pre[0, 0, :, :3] = torch.tensor([40.0, -30.0, 20.0])  # head 0 has three outliers per token: two fit
+    packed = keys.quantize(pre)
+    assert packed["outlier_index"].shape == (1, 1, 5, 2 * HEADS)
+    slots = packed["outlier_index"][0, 0].long().reshape(5, HEADS, 2)
+    for head in range(HEADS):
+        largest = pre[0, head].abs().topk(2, dim=-1).indices.sort(-1).values + head * DIM
+        assert torch.equal(slots[:, head].sort(-1).values, largest)
+    out = keys.dequantize(packed)
+    assert (out[0, 0, :, :2] == torch.tensor([40.0, -30.0])).all() and (out[0, 0, :, 2] <= 1.0).all()
+
+
 def test_value_outliers_are_per_token_extremes_and_exact():
     values = NuqValues(3, uniform_codebook(3), slots=4)  # 2 per side of each token's 192 elements
     x = torch.randn(1, HEADS, 16, DIM)

@@ -76,6 +76,9 @@ register_schema(
                                         help="per-token key outlier slots, as a multiple of outliers x channels"),
             "value_vector": Param(str, "token", choices=("token", "head"), added_later=True,
                                   help="unit of a value's range and outliers: token (all KV heads, the paper) or head"),
+            "key_vector": Param(str, "token", choices=("token", "head"), added_later=True,
+                                help="unit of a key's outlier slots: token (all KV heads, the paper) or head (each "
+                                     "head's own share: its decode compares those alone)"),
         },
         tensors=_kvquant_tensors,
         operating_points=({"bits": 4}, {"bits": 3}, {"bits": 2}),

@@ -8,6 +8,7 @@ tensor keeps the token axis at dim 2 (docs/methods/kvquant.md):
   values: exactly ceil(outliers / 2 * C) slots per side per token, C = KV heads x head_dim (as the reference does);
   keys:   the ceil(key_outlier_budget * outliers * C) elements of largest normalized magnitude per token; elements
           beyond the thresholds that do not fit are clamped to the codebook's range (the reference's cap_outliers).
+With `value_vector=head` / `key_vector=head` (options), C = head_dim and the slots are per token and head.
 The sparse index is the element's offset in the token's flattened [heads x head_dim] vector (the k/v_proj output).
 """
 
@@ -69,12 +70,14 @@ def value_outliers(flat: torch.Tensor, per_side: int) -> tuple[torch.Tensor, tor
 
 
 class NuqCodec(TensorCodec):
-    """Dense nuq codes per head plus sparse fp16 outliers per token; subclasses say how tokens are normalized."""
+    """Dense nuq codes per head plus sparse fp16 outliers per token; subclasses say how tokens are normalized.
+    `per_head_vectors`: a token's `slots` outliers are taken per head (head h's in slots h * slots ..), not over all
+    the group's heads, so that a head's decode compares its own slots only."""
 
     graph_encodable = True
 
-    def __init__(self, bits: int, codebook: Codebook, slots: int) -> None:
-        self.bits, self.codebook, self.slots = bits, codebook, slots
+    def __init__(self, bits: int, codebook: Codebook, slots: int, per_head_vectors: bool = False) -> None:
+        self.bits, self.codebook, self.slots, self.per_head_vectors = bits, codebook, slots, per_head_vectors
 
     def pack(self, x: torch.Tensor, normalized: torch.Tensor, offsets: torch.Tensor | None) -> Packed:
         """Codes of `normalized` [B, H, n, D]; the elements of x at per-token `offsets` [B, n, S] kept in fp16."""
@@ -86,11 +89,11 @@ class NuqCodec(TensorCodec):
 
     def encode_by_kernel(self, x: torch.Tensor, **kind: object) -> Packed:
         """The same packed tensors in one Triton launch (kernels/quantize.py) instead of some forty small ops;
-        `kind`: what keys pass besides (rope, midpoint, half_range) or values (per_head_vectors)."""
+        `kind`: what keys pass besides (rope, midpoint, half_range)."""
         from kvtool.runtime.kernels.quantize import nuq_encode
 
         return nuq_encode(x, self.bits, self.codebook.boundaries.to(x.device), self.slots,
-                          index_dtype(x.shape[1] * x.shape[3]), **kind)
+                          index_dtype(x.shape[1] * x.shape[3]), per_head_vectors=self.per_head_vectors, **kind)
 
     def unpack(self, packed: Packed) -> torch.Tensor:
         """Normalized levels [B, H, n, D] of the dense codes."""
@@ -109,8 +112,8 @@ class NuqKeys(NuqCodec):
     """Per-channel nuq on pre-RoPE keys, with calibrated per-channel thresholds [H, D]; RoPE re-applied on decode."""
 
     def __init__(self, bits: int, codebook: Codebook, lower: torch.Tensor, upper: torch.Tensor, slots: int,
-                 model: torch.nn.Module) -> None:
-        super().__init__(bits, codebook, slots)
+                 model: torch.nn.Module, per_head_vectors: bool = False) -> None:
+        super().__init__(bits, codebook, slots, per_head_vectors)
         self.model = model
         if fixed_frequencies(model):  # else the reference path rotates them
             self.layout = PackedLayout("nuq_keys", bits)
@@ -138,8 +141,9 @@ class NuqKeys(NuqCodec):
         normalized = (pre_rope - self.midpoint.to(pre_rope.device)) / self.half_range.to(pre_rope.device)
         offsets = None
         if self.slots:  # the largest magnitudes, equal ones lowest offset first (as the encode kernel takes them)
-            magnitude = per_token(normalized).abs()
-            offsets = magnitude.sort(dim=-1, descending=True, stable=True).indices[..., : self.slots]
+            vectors = token_vectors(normalized, self.per_head_vectors)  # [B, n, V, L]
+            offsets = vectors.abs().sort(dim=-1, descending=True, stable=True).indices[..., : self.slots]
+            offsets = flat_offsets(offsets, vectors.shape[3])
         return self.pack(pre_rope, normalized, offsets)
 
     def dequantize(self, packed: Packed) -> torch.Tensor:
@@ -149,9 +153,15 @@ class NuqKeys(NuqCodec):
         return self.restore_outliers(x, packed)
 
 
-def value_vectors(x: torch.Tensor, per_head_vectors: bool) -> torch.Tensor:
-    """[B, H, n, D] -> [B, n, V, L]: each token's value vectors, one per head (V = H) or one for all heads (V = 1)."""
+def token_vectors(x: torch.Tensor, per_head_vectors: bool) -> torch.Tensor:
+    """[B, H, n, D] -> [B, n, V, L]: each token's vectors, one per head (V = H) or one for all heads (V = 1)."""
     return x.transpose(1, 2) if per_head_vectors else per_token(x)[:, :, None]
+
+
+def flat_offsets(offsets: torch.Tensor, length: int) -> torch.Tensor:
+    """Offsets [B, n, V, S] within each of a token's V vectors of `length` -> [B, n, V * S] into the token's flattened
+    [heads x head_dim] vector, as the sparse part stores them (vector v's slots v * S ..)."""
+    return (offsets + torch.arange(offsets.shape[2], device=offsets.device)[:, None] * length).flatten(2)
 
 
 class NuqValues(NuqCodec):
@@ -159,8 +169,7 @@ class NuqValues(NuqCodec):
     paper) or per head (`per_head_vectors`); `slots` is per vector."""
 
     def __init__(self, bits: int, codebook: Codebook, slots: int, per_head_vectors: bool = False) -> None:
-        super().__init__(bits, codebook, slots)
-        self.per_head_vectors = per_head_vectors
+        super().__init__(bits, codebook, slots, per_head_vectors)
         self.layout = PackedLayout("nuq_values", bits)
 
     def for_heads(self, positions: list[int]) -> NuqValues:
@@ -168,16 +177,15 @@ class NuqValues(NuqCodec):
 
     def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
         if kernels.token_encodable(x):
-            return self.encode_by_kernel(x, per_head_vectors=self.per_head_vectors)
+            return self.encode_by_kernel(x)
         x = x.float()
         b, h, n, d = x.shape
-        vectors = value_vectors(x, self.per_head_vectors)
+        vectors = token_vectors(x, self.per_head_vectors)
         offsets, midpoint, half_range = value_outliers(vectors, self.slots // 2)
         stored = torch.stack([midpoint, half_range], dim=-1).to(torch.float16)  # normalize by what decode will read
         midpoint, half_range = stored.float().unbind(-1)
         normalized = per_head(((vectors - midpoint[..., None]) / half_range[..., None]).reshape(b, n, h * d), h)
-        # offsets into the token's flattened [heads x head_dim] vector, as the sparse part stores them
-        offsets = (offsets + torch.arange(vectors.shape[2], device=x.device)[:, None] * vectors.shape[3]).flatten(2)
+        offsets = flat_offsets(offsets, vectors.shape[3])
         packed = self.pack(x, normalized, offsets if self.slots else None)
         packed["range"] = stored.transpose(1, 2)  # [B, V, n, 2]
         return packed
@@ -203,8 +211,10 @@ def kvquant_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> 
     layout = Layout.of(model)
     channels = layout.num_kv_heads * layout.head_dim
     (key_scale, key_offset), (value_scale, value_offset) = t["qnorm"][layer_idx].tolist()
+    key_heads = p["key_vector"] == "head"
     keys = NuqKeys(p["bits"], Codebook(t["key_signposts"][layer_idx], key_scale, key_offset),
-                   t["key_lower"][layer_idx], t["key_upper"][layer_idx], key_slots(p, channels), model)
+                   t["key_lower"][layer_idx], t["key_upper"][layer_idx],
+                   key_slots(p, layout.head_dim if key_heads else channels), model, key_heads)
     per_head_vectors = p["value_vector"] == "head"
     values = NuqValues(p["bits"], Codebook(t["value_signposts"][layer_idx], value_scale, value_offset),
                        value_slots(p, layout.head_dim if per_head_vectors else channels), per_head_vectors)

@@ -171,7 +171,7 @@ def _read_nuq(loaded, idx, b, h, scale_ptr, min_ptr, g_sh, in_store, aux, D: tl.
         x = level * tl.load(scale_ptr + h * g_sh + dims)[None, :] + tl.load(min_ptr + h * g_sh + dims)[None, :]
     else:
         x = level * half_range[:, None] + midpoint[:, None]
-    return _outliers(x, idx, b, (h * D).to(tl.int32), 0, in_store, aux, SLOTS)
+    return _outliers(x, idx, b, (h * D).to(tl.int32), h * aux[7], in_store, aux, SLOTS)  # aux[7]: slots per head
 
 
 @triton.jit
@@ -770,7 +770,8 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
     codebooks [heads, subs, 2^bits, width] in the scale's place (per head, not per sequence); nuq keys their
     thresholds' half range and midpoint [heads, D]; nuq values each token's stored range [B, vectors, n]; bit planes
     their lo and hi [B, vectors, n] and, in the levels' place, their row table [vectors, n, 2]; then QAQ's heads per
-    coded vector, the row table's vector stride and the outliers' (1, 0, 0 for the others)."""
+    coded vector, the row table's vector stride and the outliers' (1, 0, 0 for the others; KVQuant's outliers taken
+    per head: their slots per head as the outliers' stride)."""
     layout = stream.codec.layout
     packed = stream.packed() if stream.store_end > stream.store_start else {}
     codes = packed.get("x" if layout.kind == "fp16" else "codes", placeholder)
@@ -800,6 +801,7 @@ def _stream_args(stream: TokenStream, placeholder: torch.Tensor) -> tuple:
         table_sv, outlier_sv = levels.stride(0), out_index.stride(1)
     if layout.kind.startswith("nuq"):
         levels = stream.codec.codebook.levels.contiguous()
+        outlier_sv = stream.codec.slots if stream.codec.per_head_vectors else 0  # head h's slots from h * slots on
     tail = stream.tail if stream.tail is not None and stream.tail.shape[2] else placeholder
     for tensor in (codes, tail, out_index, out_value) if layout.kind in OUTLIER_KINDS else (codes, scale, low, tail):
         assert tensor.stride(-1) == 1 or tensor is placeholder, "kernel reads rows with unit stride"
@@ -822,6 +824,8 @@ def _layout_args(stream: TokenStream, head_dim: int) -> tuple[int, int, int]:
         group = head_dim // stream.store["scale"].view().shape[-1]
     if layout.kind in OUTLIER_KINDS:  # the kernel's GROUP: outlier slots per token (QAQ: per coded vector), as stored
         group = stream.store["outlier_index"].view().shape[-1] if "outlier_index" in stream.store else 0
+        if layout.kind.startswith("nuq") and stream.codec.per_head_vectors and group:
+            group = stream.codec.slots  # slots per head: a head compares its own
     return LAYOUT_IDS[layout.kind], layout.bits, group
 
 

@@ -160,10 +160,10 @@ def _nuq_encode(x_ptr, x_sb, x_sh, x_sn, cos_ptr, sin_ptr, mid_ptr, half_ptr, bo
                 BITS: tl.constexpr, BYTES: tl.constexpr, SLOTS: tl.constexpr, KEYS: tl.constexpr,
                 PER_HEAD: tl.constexpr):
     """KVQuant's encode of one token (runtime/kvquant.py, same results): keys are un-rotated (cos/sin [n, D] of
-    their positions), normalised per channel (mid, half [heads, D]), and their SLOTS largest normalised magnitudes
-    over the token become outliers; values are normalised per vector (the token, or each head with PER_HEAD) by the
-    fp16 midpoint and half range of what is left once its SLOTS / 2 smallest and largest elements are taken out as
-    outliers. Codes count the boundaries below each normalised element (torch.bucketize) and are packed as
+    their positions), normalised per channel (mid, half [heads, D]), and the SLOTS largest normalised magnitudes of
+    each vector become outliers; values are normalised per vector by the fp16 midpoint and half range of what is
+    left once its SLOTS / 2 smallest and largest elements are taken out as outliers. A vector: the token, or each
+    head with PER_HEAD. Codes count the boundaries below each normalised element (torch.bucketize) and are packed as
     runtime/packing.py's pack_bits. Program: one (sequence, token); heads padded to HP, a power of two."""
     b = tl.program_id(0).to(tl.int64)
     t = tl.program_id(1)
@@ -185,9 +185,10 @@ def _nuq_encode(x_ptr, x_sb, x_sh, x_sn, cos_ptr, sin_ptr, mid_ptr, half_ptr, bo
         mid = tl.load(mid_ptr + h * D + d, mask=ok, other=0.0)
         half = tl.load(half_ptr + h * D + d, mask=ok, other=1.0)
         normalized = (x - mid) / half
-        magnitude = tl.reshape(tl.where(ok, tl.abs(normalized), float("-inf")), (1, CHANNELS))
-        _take_outliers(magnitude, tl.reshape(flat, (1, CHANNELS)), tl.reshape(x, (1, CHANNELS)), token_slots,
-                       token_values, SLOTS, 1, 0, SLOTS, True, False)
+        V: tl.constexpr = HP if PER_HEAD else 1
+        magnitude = tl.reshape(tl.where(ok, tl.abs(normalized), float("-inf")), (V, CHANNELS // V))
+        _take_outliers(magnitude, tl.reshape(flat, (V, CHANNELS // V)), tl.reshape(x, (V, CHANNELS // V)),
+                       token_slots, token_values, SLOTS, HEADS if PER_HEAD else 1, 0, SLOTS, True, False)
     else:
         V: tl.constexpr = HP if PER_HEAD else 1
         VECTORS: tl.constexpr = HEADS if PER_HEAD else 1
@@ -228,11 +229,11 @@ def nuq_encode(x: torch.Tensor, bits: int, boundaries: torch.Tensor, slots: int,
                half_range: torch.Tensor | None = None, per_head_vectors: bool = False) -> dict[str, torch.Tensor]:
     """KVQuant's packed tensors of x [B, H, n, D] in one launch: keys with `rope` (cos, sin [n, D]) and the
     per-channel `midpoint`, `half_range` [H, D]; values without (then "range" [B, vectors, n, 2] as well). `slots`:
-    outliers per token (keys) or per value vector (values)."""
+    outliers per token, or per head with `per_head_vectors` (values: their range too)."""
     batch, heads, tokens, dim = x.shape
     keys = rope is not None
     x = x if x.stride(-1) == 1 else x.contiguous()
-    total_slots = slots * heads if per_head_vectors and not keys else slots
+    total_slots = slots * heads if per_head_vectors else slots
     out = {"codes": torch.empty(batch, heads, tokens, dim * bits // 8, dtype=torch.uint8, device=x.device)}
     if slots:
         out["outlier_index"] = torch.empty(batch, 1, tokens, total_slots, dtype=index_dtype, device=x.device)
