@@ -90,7 +90,7 @@ def kvquant_groups(bits: int, outliers: float = 0.01, per_head: bool = False) ->
     every head: random sorted signposts and thresholds. `per_head`: outliers (and values' ranges) per token and head
     (key_vector=head, value_vector=head)."""
     params = {"outliers": outliers, "key_outlier_budget": 2.0}
-    channels = HEAD_DIM if per_head else KV_HEADS * HEAD_DIM  # that the slots are counted over
+    channels = HEAD_DIM if per_head else KV_HEADS * HEAD_DIM  # what the slots are a share of
     signposts = lambda: torch.randn(1 << bits).sort().values  # noqa: E731
     lower = -1 - torch.rand(KV_HEADS, HEAD_DIM)
     keys = NuqKeys(bits, Codebook(signposts()), lower, lower + 2, key_slots(params, channels), llama3_rotary(),
