@@ -10,7 +10,7 @@ compiled with its kind of loop only, so the generic tiles' registers do not cap 
 Tiles inside both packed stores take one of two fast paths, by the layout:
   mma  scalar codes (KIVI): one `tl.dot` per code plane on tensor cores (rows padded to 16);
   adc  codebook codes (MILLION's product quantization): scores summed from a per-step table of query·centroid
-       (asymmetric distance computation), values gathered from their centroids.
+       (asymmetric distance computation), values gathered from their centroids into one `tl.dot` per tile.
 The other tiles (edges, the fp16 tail) and every tile of the layouts without a fast path (KVQuant's nuq codes, CQ's
 keys coded before RoPE, QAQ's mixed-width bit planes) are decoded to fp16 in registers (`_read_stored`, RoPE applied
 where keys need it) and go to `tl.dot`; KVQuant's tiles inside both stores load their codes (and the values' ranges)
@@ -54,7 +54,7 @@ class Launch:
 LAUNCH = {
     "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
     "mma_batched": Launch(block_n=16, num_warps=1, num_stages=3, programs_per_sm=32),  # H200 sweeps (docs/gpu.md)
-    "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=8),  # best of the H200 sweep (docs/gpu.md)
+    "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=16),  # best of the H200 sweeps (docs/gpu.md)
     # layouts without a fast path (KVQuant, CQ; QAQ's below): decoded in registers; pipelined stages cost shared memory
     "generic": Launch(block_n=16, num_warps=4, num_stages=1, programs_per_sm=8),  # H200 sweep (docs/gpu.md)
     "bitplanes": Launch(block_n=32, num_warps=2, num_stages=1, programs_per_sm=8),  # QAQ: 32 or more (docs/gpu.md)
@@ -526,17 +526,18 @@ def _adc_fast_tiles(table, kc, kc_sn, k_store_start, vc, vc_sn, v_book, v_store_
                     hi, ROWS: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr, K_BITS: tl.constexpr,
                     K_WIDTH: tl.constexpr, V_BITS: tl.constexpr, V_WIDTH: tl.constexpr, HAS_MASK: tl.constexpr,
                     SOFTCAP: tl.constexpr):
-    """Fast tiles of codebook codes, on CUDA cores. Scores by ADC: `table` [subs, 2^K_BITS, ROWS] holds the scaled
-    query rows' sub-vectors · every centroid (one step's table, built by decode_attention), so a key's score is the
-    sum of its sub-vectors' entries, each entry one vector load of all rows. Values: each sub-vector's centroid
-    gathered from `v_book` [subs, 2^V_BITS, V_WIDTH] and multiplied by p. Returns the rows' state of these tiles
-    alone: max, sum, output."""
+    """Fast tiles of codebook codes. Scores by ADC: `table` [subs, 2^K_BITS, ROWS] holds the scaled query rows'
+    sub-vectors · every centroid (one step's table, built by decode_attention), so a key's score is the sum of its
+    sub-vectors' entries, each entry one vector load of all rows. Values: each sub-vector's centroid gathered from
+    `v_book` [subs, 2^V_BITS, V_WIDTH], the tile then multiplied by p in one `tl.dot` (p's rows repeated to the 16
+    rows it needs). Returns the rows' state of these tiles alone: max, sum, output."""
     K_SUBS: tl.constexpr = D // K_WIDTH
+    COPIES: tl.constexpr = (16 + ROWS - 1) // ROWS  # 16 / ROWS copies of p's rows, or 1 where ROWS is 16 or more
     rows = tl.arange(0, ROWS)
     sub = tl.arange(0, K_SUBS)[None, :]
     m_i = tl.full([ROWS], -1e30, tl.float32)
     l_i = tl.zeros([ROWS], tl.float32)
-    acc = tl.zeros([ROWS, D], tl.float32)
+    acc = tl.zeros([COPIES * ROWS, D], tl.float32)
     for start in range(f_lo, f_hi, BLOCK_N):  # inside both stores
         pos = start + tl.arange(0, BLOCK_N)
         valid = pos < hi
@@ -547,8 +548,10 @@ def _adc_fast_tiles(table, kc, kc_sn, k_store_start, vc, vc_sn, v_book, v_store_
         s = tl.trans(tl.sum(picked.to(tl.float32), 1))
         p, alpha, m_i, l_i = _online_softmax(s, valid[None, :], m_i, l_i, softcap, SOFTCAP)
         v = _centroids(v_book, vc + (pos - v_store_start)[:, None] * vc_sn, None, D // V_WIDTH, V_BITS, V_WIDTH)
-        acc = acc * alpha[:, None] + tl.sum(p[:, :, None] * v[None, :, :], 1)
-    return m_i, l_i, acc
+        p16 = tl.reshape(tl.broadcast_to(p[None, :, :], (COPIES, ROWS, BLOCK_N)), (COPIES * ROWS, BLOCK_N))
+        alpha16 = tl.reshape(tl.broadcast_to(alpha[None, :], (COPIES, ROWS)), (COPIES * ROWS,))
+        acc = acc * alpha16[:, None] + tl.dot(p16.to(tl.float16), v.to(tl.float16))
+    return m_i, l_i, tl.max(tl.reshape(acc, (COPIES, ROWS, D)), 0)  # the copies are equal: any one of them
 
 
 @triton.jit
