@@ -8,16 +8,13 @@ from sm90 import compile_sm90, cuobjdump, main_loop
 
 SIGNATURE = {"table": "*fp16", "codes": "*u8", "out": "*fp32", "n": "i32", "split_tokens": "i32"}
 ALIGNED = {(i,): [["tt.divisibility", 16]] for i in range(len(SIGNATURE))}
-for name, kernel, constants, warps in [
-        ("l1", probe.l1_kernel, dict(BLOCK_N=16), 2),
-        ("smem G8 N128 w4", probe.smem_kernel, dict(BLOCK_N=128, G=8), 4),
-        ("smem1d G8 N64 w4", probe.smem1d_kernel, dict(BLOCK_N=64, G=8), 4),
-        ("smem64 G8 N64 w4", probe.smem64_kernel, dict(BLOCK_N=64, G=8), 4),
-        ("smem64 G4 N32 w2", probe.smem64_kernel, dict(BLOCK_N=32, G=4), 2)]:
-    constants = {"SUBS": probe.SUBS, "ROWS": probe.ROWS, **constants}
+for name, kind, block_n, g, warps in probe.variants():
+    if name not in ("l1", "smem G8 N128 w4", "smem1d G8 N64 w4", "smem64 G8 N64 w4", "smem64 G4 N32 w2"):
+        continue
+    constants = {"SUBS": probe.SUBS, "ROWS": probe.ROWS, "BLOCK_N": block_n, "G": g, "KIND": kind}
     signature = {**SIGNATURE, **{key: "constexpr" for key in constants}}
     constexprs = {(len(SIGNATURE) + i,): value for i, value in enumerate(constants.values())}
-    compiled = compile_sm90(kernel, signature, constexprs, ALIGNED, {"num_warps": warps, "num_stages": 1})
+    compiled = compile_sm90(probe.probe_kernel, signature, constexprs, ALIGNED, {"num_warps": warps, "num_stages": 1})
     loop = main_loop(cuobjdump(compiled, "-sass"))
     registers = re.search(r"REG:(\d+)", cuobjdump(compiled, "--dump-resource-usage")).group(1)
     count = sum(loop.values())
