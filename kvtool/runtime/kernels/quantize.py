@@ -174,8 +174,11 @@ def _nuq_encode(x_ptr, x_sb, x_sh, x_sn, cos_ptr, sin_ptr, mid_ptr, half_ptr, bo
     x = tl.load(row + d, mask=ok, other=0.0).to(tl.float32)  # [HP, D]
     flat = h * D + d  # offsets in the token's [heads x head_dim] vector, as the sparse index counts them
     CHANNELS: tl.constexpr = HP * D
-    token_slots = index_ptr + (b * tokens + t) * (SLOTS * HEADS if PER_HEAD else SLOTS)
-    token_values = value_ptr + (b * tokens + t) * (SLOTS * HEADS if PER_HEAD else SLOTS)
+    V: tl.constexpr = HP if PER_HEAD else 1  # rows of a token's vectors (padded heads included)
+    VECTORS: tl.constexpr = HEADS if PER_HEAD else 1
+    offsets = tl.reshape(flat, (V, CHANNELS // V))
+    token_slots = index_ptr + (b * tokens + t) * SLOTS * VECTORS
+    token_values = value_ptr + (b * tokens + t) * SLOTS * VECTORS
     if KEYS:
         partner = tl.load(row + (d + D // 2) % D, mask=ok, other=0.0).to(tl.float32)
         rotated = tl.where(d < D // 2, -partner, partner)  # rotate_half
@@ -185,15 +188,11 @@ def _nuq_encode(x_ptr, x_sb, x_sh, x_sn, cos_ptr, sin_ptr, mid_ptr, half_ptr, bo
         mid = tl.load(mid_ptr + h * D + d, mask=ok, other=0.0)
         half = tl.load(half_ptr + h * D + d, mask=ok, other=1.0)
         normalized = (x - mid) / half
-        V: tl.constexpr = HP if PER_HEAD else 1
         magnitude = tl.reshape(tl.where(ok, tl.abs(normalized), float("-inf")), (V, CHANNELS // V))
-        _take_outliers(magnitude, tl.reshape(flat, (V, CHANNELS // V)), tl.reshape(x, (V, CHANNELS // V)),
-                       token_slots, token_values, SLOTS, HEADS if PER_HEAD else 1, 0, SLOTS, True, False)
+        _take_outliers(magnitude, offsets, tl.reshape(x, (V, CHANNELS // V)), token_slots, token_values, SLOTS,
+                       VECTORS, 0, SLOTS, True, False)
     else:
-        V: tl.constexpr = HP if PER_HEAD else 1
-        VECTORS: tl.constexpr = HEADS if PER_HEAD else 1
         vectors = tl.reshape(x, (V, CHANNELS // V))
-        offsets = tl.reshape(flat, (V, CHANNELS // V))
         valid = tl.reshape(ok & (d >= 0), (V, CHANNELS // V))
         per_side: tl.constexpr = SLOTS // 2
         low = _take_outliers(tl.where(valid, vectors, float("inf")), offsets, vectors, token_slots, token_values,
