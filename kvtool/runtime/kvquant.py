@@ -211,11 +211,10 @@ def kvquant_plan(artifact: Artifact, layer_idx: int, model: torch.nn.Module) -> 
     layout = Layout.of(model)
     channels = layout.num_kv_heads * layout.head_dim
     (key_scale, key_offset), (value_scale, value_offset) = t["qnorm"][layer_idx].tolist()
-    key_heads = p["key_vector"] == "head"
+    keys_per_head, values_per_head = p["key_vector"] == "head", p["value_vector"] == "head"
     keys = NuqKeys(p["bits"], Codebook(t["key_signposts"][layer_idx], key_scale, key_offset),
                    t["key_lower"][layer_idx], t["key_upper"][layer_idx],
-                   key_slots(p, layout.head_dim if key_heads else channels), model, key_heads)
-    per_head_vectors = p["value_vector"] == "head"
+                   key_slots(p, layout.head_dim if keys_per_head else channels), model, keys_per_head)
     values = NuqValues(p["bits"], Codebook(t["value_signposts"][layer_idx], value_scale, value_offset),
-                       value_slots(p, layout.head_dim if per_head_vectors else channels), per_head_vectors)
+                       value_slots(p, layout.head_dim if values_per_head else channels), values_per_head)
     return [HeadGroup(list(range(layout.num_kv_heads)), keys, values, sink=p["sink"])]
