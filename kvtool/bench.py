@@ -40,6 +40,7 @@ from kvtool.runtime.qaq import QaqKeys, QaqValues
 
 Q_HEADS, KV_HEADS, HEAD_DIM, LAYERS = 32, 8, 128, 32
 FILL_CHUNK = 4096  # tokens appended at a time while filling a context
+SDPA = "fp16 SDPA"  # the attention rows' yardstick
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def attention_bench(contexts: list[int], batches: list[int], formats: list[str],
             fp16_bytes = 2 * keys.numel() * keys.element_size()
             sdpa_us = _time_us(lambda: scaled_dot_product_attention(query, keys, values, scale=scaling,
                                                                       enable_gqa=True))
-            rows.append(_row("fp16 SDPA", batch, context, sdpa_us, fp16_bytes, sdpa_us))
+            rows.append(_row(SDPA, batch, context, sdpa_us, fp16_bytes, sdpa_us))
             del keys, values
             for name in formats:
                 layer = make_layer(name, device)
@@ -462,7 +463,7 @@ def plot(results: dict, path: Path) -> bool:
     attention, e2e = results.get("attention", []), results.get("e2e", {})
     batches = sorted({row["batch"] for row in attention})
     panels = [functools.partial(_attention_panel, attention, batch) for batch in batches]  # draw(ax) each
-    widths = [5.5] * len(panels)
+    widths = [7.0] * len(panels)  # room for the legend beside each
     for key, value, ylabel, title in [
             ("throughput", "tokens/s", "tokens/s (summed over the batch)", "end to end, largest batch that fits"),
             ("latency", "ms/step", "ms per token", "batch-1 latency"),
@@ -484,17 +485,24 @@ def plot(results: dict, path: Path) -> bool:
 
 
 def _attention_panel(rows: list[dict], batch: int, ax) -> None:
-    for name in dict.fromkeys(row["format"] for row in rows):
+    import matplotlib
+
+    tab20 = matplotlib.colormaps["tab20"].colors
+    colors = tab20[0::2] + tab20[1::2]  # the ten strong colours, then their light ones: 20 before one repeats
+    for i, name in enumerate(dict.fromkeys(row["format"] for row in rows)):
         mine = [row for row in rows if row["format"] == name and row["batch"] == batch]
-        ax.plot([r["context"] for r in mine], [r["us"] for r in mine], marker="o", label=name)
+        style = (dict(color="black", linestyle="--", linewidth=2) if name == SDPA
+                 else dict(color=colors[i % len(colors)], marker="os^vD<>p"[i % 8]))
+        ax.plot([r["context"] for r in mine], [r["us"] for r in mine], label=name, **style)
     ax.set(xscale="log", yscale="log", xlabel="context (tokens)", ylabel="µs per decode step (one layer)",
            title=f"decode attention, batch {batch}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the panel: the lines stay visible
 
 
 def _bar_panel(rows: list[dict], value: str, ylabel: str, title: str, ax, log: bool = False) -> None:
     labels = [f"{r['format']}\n{r['context'] // 1024}K, b={r['batch']}" for r in rows]
-    ax.bar(range(len(rows)), [r[value] for r in rows])
+    ax.bar(range(len(rows)), [r[value] for r in rows],
+           color=["gray" if r["format"] in HF_LATENCY else "tab:blue" for r in rows])  # HF's caches in gray
     ax.set_xticks(range(len(rows)), labels, fontsize=6, rotation=60)
     ax.set(ylabel=ylabel, title=title, yscale="log" if log else "linear")
 
