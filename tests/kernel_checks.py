@@ -310,7 +310,7 @@ def pre_rope_errors() -> dict[str, float]:
     results = {f"decode/prerope/{case}": decode_error(case) for case in PRE_ROPE_CASES}
     results["decode/prerope/kvquant3_left_padding_softcap"] = decode_error("kvquant3_outliers_sinks", padded=True,
                                                                           softcap=5.0, prompt=330)
-    # the kernel sums angles from a split's first tile; the reference rounds position x inv_freq (docs/gpu.md)
+    # the kernel sums angles from a split's first tile; the reference rounds position x inv_freq (docs/gpu-log.md)
     results["decode/prerope/kvquant3_window_at_131072"] = decode_error("kvquant3_sinks_window", offset=131072)
     return results
 

@@ -73,7 +73,7 @@ def test_streaming_group_memory_stops_growing():
 
 def test_buffers_grow_in_whole_multiples_of_16_rows():
     """Batch and head strides stay divisible by 16 as buffers grow: Triton specializes the decode kernel on that,
-    and a change compiled it anew inside a timed decode step (docs/gpu.md)."""
+    and a change compiled it anew inside a timed decode step (docs/gpu-log.md)."""
     buffer = Buffer(slack=1)
     for rows in (1, 7, 300, 45):
         buffer.append(torch.randn(1, 3, rows, 5))

@@ -2,7 +2,7 @@
 steps after it.
 
 At batch 1 an eager decode step through the fused kernels is host-bound: Python bookkeeping and ~4 Triton launches
-per layer cost the host more than the GPU's work (docs/gpu.md). Between two key flushes, though, every step
+per layer cost the host more than the GPU's work (docs/gpu-log.md). Between two key flushes, though, every step
 changes the cache alike: each stream appends one token to its fp16 tail and its store gains the same number of
 tokens (a KIVI value leaving its window; no key). So one step is captured with every write, read and kernel bound
 offset by a device-side step count (`GraphStep`); replay k sets the count to k and does what that step, launched k

@@ -10,7 +10,7 @@ each value stored as its segment index and read back as the segment's midpoint.
 
 A token is coded as `vectors` vectors: one per KV head (level=head, the paper's notation: each head its own range and
 width) or one of all the group's heads (level=layer). One codec serves a layer's heads either way, so that its
-bookkeeping runs once per layer and step, not once per head (docs/gpu.md).
+bookkeeping runs once per layer and step, not once per head (docs/gpu-log.md).
 
 Storage is mixed-width for real: a vector of width B holds B consecutive rows of `codes`, row k being bit k of each
 of its codes ("bit plane" k), packed 1 bit per element; vectors follow each other in (position, vector) order, so a

@@ -42,7 +42,7 @@ LOG2E = 1.4426950408889634
 
 @dataclass(frozen=True)
 class Launch:
-    """Tile and launch shape of one fast path (what was swept: docs/gpu.md)."""
+    """Tile and launch shape of one fast path (what was swept: docs/gpu-log.md)."""
 
     block_n: int  # positions per tile
     num_warps: int
@@ -53,11 +53,11 @@ class Launch:
 
 LAUNCH = {
     "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
-    "mma_batched": Launch(block_n=16, num_warps=1, num_stages=3, programs_per_sm=32),  # H200 sweeps (docs/gpu.md)
-    "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=16),  # best of the H200 sweeps (docs/gpu.md)
+    "mma_batched": Launch(block_n=16, num_warps=1, num_stages=3, programs_per_sm=32),  # H200 sweeps (docs/gpu-log.md)
+    "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=16),  # H200 sweeps (docs/gpu-log.md)
     # layouts without a fast path (KVQuant, CQ; QAQ's below): decoded in registers; pipelined stages cost shared memory
-    "generic": Launch(block_n=16, num_warps=4, num_stages=1, programs_per_sm=8),  # H200 sweep (docs/gpu.md)
-    "bitplanes": Launch(block_n=32, num_warps=2, num_stages=1, programs_per_sm=8),  # QAQ: 32 or more (docs/gpu.md)
+    "generic": Launch(block_n=16, num_warps=4, num_stages=1, programs_per_sm=8),  # H200 sweep (docs/gpu-log.md)
+    "bitplanes": Launch(block_n=32, num_warps=2, num_stages=1, programs_per_sm=8),  # QAQ: 32 or more (docs/gpu-log.md)
 }
 BATCHED_MIN_TOKENS = 384  # scalar codes take "mma_batched" when its programs get at least this many positions each
 # the merge kernel's tile: partials weighed at a time x output channels per program ([512, 128] spilled registers)
@@ -116,8 +116,9 @@ def _rope_start(inv_freq, rope_scale, start, BLOCK_N: tl.constexpr, D: tl.conste
 def _interleave8(c0, c1, c2, c3, c4, c5, c6, c7):
     """Eight [N, M] -> [N, 8M], element 8j + i from column j of c_i. Joined, not broadcast along a third axis: Triton
     gave that axis's tensor a layout where each thread held every position of the tile, so work per position ran
-    once per element (QAQ's tiles issued 3.6x the instructions; docs/gpu.md). Triton 3.6 compiles it wrongly in the
-    decode kernel's 16-position tiles (right under the interpreter and at 32; docs/gpu.md), hence the assert."""
+    once per element (QAQ's tiles issued 3.6x the instructions; docs/gpu-log.md). Triton 3.6 compiles it wrongly in
+    the decode kernel's 16-position tiles (right under the interpreter and at 32; docs/gpu-log.md), hence the
+    assert."""
     tl.static_assert(c0.shape[0] >= 32, "joined codes need tiles of 32 positions or more (a Triton 3.6 miscompile)")
     x = tl.join(tl.join(tl.join(c0, c4), tl.join(c2, c6)), tl.join(tl.join(c1, c5), tl.join(c3, c7)))
     return tl.reshape(x, (c0.shape[0], c0.shape[1] * 8))
@@ -468,7 +469,7 @@ def _mma_fast_tiles(q16, q_head, q_sh, q_scale, kc, kc_sn, ks, km, kg_sn, k_stor
     dims = tl.arange(0, D)
     # Load the next tile's scales while computing this one, where they are few: one per position and value plane
     # (2-bit). fp16 scalars are too narrow for the pipeliner's asynchronous copies, and waiting on them stalled the
-    # loop; value planes wider than a group have a scale per element, which cost more carried over (docs/gpu.md).
+    # loop; value planes wider than a group have a scale per element, which cost more carried over (docs/gpu-log.md).
     PREFETCH: tl.constexpr = V_KIND == 0 or VW <= V_GROUP
     if PREFETCH:
         k_ahead = _key_tile_scales(ks, km, kg_sn, k_store_start, f_lo, f_hi, BLOCK_N, D, K_KIND, K_GROUP, K_PLANES,
@@ -676,7 +677,7 @@ def _decode_split_kernel(
         # two made Triton decode the store twice, in the layout of each use)
         whole = lo + tl.maximum(tl.minimum(tl.minimum(k_store_end, v_store_end), hi) - lo, 0) // BLOCK_N * BLOCK_N
         # KVQuant's codes and value ranges, the first pass's longest waits, are loaded a tile ahead (Nsight Compute:
-        # docs/gpu.md); the pipeliner's stages took twice the time
+        # docs/gpu-log.md); the pipeliner's stages took twice the time
         AHEAD: tl.constexpr = K_KIND == 4 and V_KIND == 5
         for tail_pass in tl.static_range(2):
             if tail_pass == 1:
@@ -900,7 +901,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     path = "adc" if adc else "mma" if mma else "bitplanes" if bitplanes else "generic"
     if mma and not adc and batch * heads * (length - first) >= BATCHED_MIN_TOKENS * _target_programs(
             query.device, LAUNCH["mma_batched"]):
-        path = "mma_batched"  # enough positions for one-warp programs with long splits (docs/gpu.md)
+        path = "mma_batched"  # enough positions for one-warp programs with long splits (docs/gpu-log.md)
     launch = LAUNCH[path]
     block = launch.block_n
     anchor, fast_lo, fast_hi = _fast_range(keys, values, first, block, adc or mma)

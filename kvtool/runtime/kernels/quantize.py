@@ -143,7 +143,7 @@ def _take_outliers(work, flat, x, index_at, value_at, row_stride, VECTORS: tl.co
     DESCENDING_SLOTS, so that slots run in ascending order of value; a row's slots start `row_stride` after the
     previous row's), and leaves `work`. Ties go to the lowest offset (offsets are distinct within a row). One
     reduction per outlier finds entry, offset and value together: a reduction across warps waits on shared memory and
-    a barrier, and a token's encode is a chain of them (three per outlier before: 1.3x slower, docs/gpu.md)."""
+    a barrier, and a token's encode is a chain of them (three per outlier before: 1.3x slower, docs/gpu-log.md)."""
     rows = tl.arange(0, work.shape[0])
     for i in tl.static_range(COUNT):
         _, at, value = tl.reduce((work if LARGEST else -work, flat, x), 1, _larger)
