@@ -15,15 +15,17 @@ from kvtool.runtime.kernels import decode
 
 FORMATS = sys.argv[1].split(",")
 CASES = [tuple(int(x) for x in case.split("x")) for case in sys.argv[2].split(",")]
-modules = {"now": decode}
-spec = importlib.util.spec_from_file_location("kvtool.runtime.kernels.decode", ".g4/base.py")
-modules["base"] = importlib.util.module_from_spec(spec)
-sys.modules["kvtool.runtime.kernels.decode"] = modules["base"]
+
+
+def use(module) -> None:
+    """Make `module` the decode kernel that kernels.attend_decode imports at each call."""
+    sys.modules[decode.__name__] = module
+
+
+spec = importlib.util.spec_from_file_location(decode.__name__, ".g4/base.py")
+modules = {"now": decode, "base": importlib.util.module_from_spec(spec)}
+use(modules["base"])  # its kernels register under the module's name as they load
 spec.loader.exec_module(modules["base"])
-
-
-def use(name):
-    sys.modules["kvtool.runtime.kernels.decode"] = modules[name]
 
 
 def sort_slots(layer) -> int:
@@ -55,7 +57,7 @@ for batch, context in CASES:
                 print(f"  sorted {sort_slots(layer)} streams", flush=True)
             outputs = {}
             for name in ("base", "now"):
-                use(name)
+                use(modules[name])
                 outputs[name] = run().float()
                 print(f"{batch}x{context} {fmt:14} {order:12} {name:4} {time_us(run):9.2f} us", flush=True)
             print(f"  now vs base: {(outputs['now'] - outputs['base']).abs().max().item():.2e}", flush=True)
