@@ -168,6 +168,7 @@ def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
         cache.layers[0].update(k[:, :, :prompt], v[:, :, :prompt])
         cache.layers[0].attend(q[:, :, :prompt], None, 0.125)
         cache.layers[0].fusable = True
+    graphed.encode_ahead()  # as GraphedDecoder does before a capture
     if replayable_steps(graphed, span) < span:
         return 1.0
     for stream in graphed.streams():
@@ -341,14 +342,18 @@ def scalar_replay_errors() -> dict[str, float]:
         "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi")}
     # replays of the steps at 214 .. 217, across the keys' window drop at 216
     results["graph/kivi2_sinks_recent_window_drop"] = replay_error("kivi2_sinks_recent", prompt=214)
+    results["graph/kivi2_key_flush_ahead"] = replay_error("kivi2", prompt=224)  # 32 keys encoded before the step
     return results
 
 
 def other_replay_errors() -> dict[str, float]:
     """Captured decode steps replayed: keys stored before RoPE, codebook codes, mixed widths."""
-    return {f"graph/{case}": replay_error(case) for case in (
+    results = {f"graph/{case}": replay_error(case) for case in (
         "kvquant3_outliers_sinks", "cq_2dims_8bits_window", "million_2dims_8bits_window",
         "million_4dims_4bits_sinks_recent", "qaq_per_head_vectors")}
+    # the step at 224, whose query reads the window 192 .. 223 compressed, captured after encoding it
+    results["graph/million_window_ahead"] = replay_error("million_2dims_8bits_window", prompt=224)
+    return results
 
 
 PARTS = {"quantize": quantize_mismatches, "decode": decode_errors, "adc": adc_errors, "prerope": pre_rope_errors,

@@ -30,6 +30,11 @@ def filled_cache(groups: list[HeadGroup], tokens: int) -> CompressedCache:
     return CompressedCache([layer])
 
 
+def kivi() -> HeadGroup:
+    """KIVI-2 on two heads, R = 32: 32 keys flushed at positions 224, 256, ...; a value encoded per step."""
+    return HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32))
+
+
 def million() -> HeadGroup:
     """MILLION on two heads of 16 channels: 2 channels per 8-bit index, a window of 32."""
     books = torch.randn(2, 8, 256, 2)
@@ -42,7 +47,6 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     replay (replays redo them on host bounds); KVQuant's steps are all alike (keys encoded at a device-side
     position); MILLION's steps replay between the flushes of its window, which it encodes on a side stream; QAQ's
     too (a key and a value, which waits for attention, encoded per step); with a host copy it is never replayed."""
-    kivi = lambda: HeadGroup([0, 1], KiviKeys(2, 32, 32), KiviValues(2, 32, 32))  # noqa: E731
     assert replayable_steps(filled_cache([kivi()], 200)) == 24
     assert replayable_steps(filled_cache([kivi()], 200), limit=5) == 5
     assert replayable_steps(filled_cache([kivi()], 224)) == 1
@@ -59,8 +63,8 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
     keys = NuqKeys(3, Codebook(signposts), -torch.ones(2, 16), torch.ones(2, 16), 1, llama3_rotary(16))
     kvquant = HeadGroup([0, 1], keys, NuqValues(3, Codebook(signposts), 2), sink=4)
     assert replayable_steps(filled_cache([kvquant], 200)) == MAX_SPAN
-    # MILLION encodes its window of 32 whole when the token after it arrives (at 224, 256, ...): that step runs
-    # eagerly, the steps between replay
+    # MILLION encodes its window of 32 whole when the token after it arrives (at 224, 256, ...): that step stands
+    # alone unless the window is encoded ahead of it (next test), the steps between replay
     assert replayable_steps(filled_cache([million()], 200)) == 24
     assert replayable_steps(filled_cache([million()], 224)) == 0
     assert replayable_steps(filled_cache([million()], 225)) == 31
@@ -68,6 +72,23 @@ def test_replays_run_until_a_step_changes_the_cache_otherwise():
         qaq = dict(heads=2, window=5, min_bits=1, max_bits=4, outliers=0.0, host_copy=host_copy)
         group = HeadGroup([0, 1], QaqKeys(0.1, 1.0, **qaq), QaqValues(0.1, **qaq))
         assert replayable_steps(filled_cache([group], 200)) == steps
+
+
+def test_a_flush_of_held_tokens_runs_ahead_of_its_step():
+    """KIVI's 32 keys and MILLION's window, due at 224, encoded just before that step: it then changes the cache as
+    the 31 steps after it do, up to the next flush at 256. KIVI's values, encoded one per step, are left alone."""
+    for group in (kivi(), million()):
+        cache = filled_cache([group], 224)
+        keys = cache.layers[0].groups[0].keys
+        stored = keys.store_end
+        cache.encode_ahead()
+        assert keys.store_end == keys.tail_start == stored + 32
+        assert replayable_steps(cache) == 32
+    cache = filled_cache([kivi()], 200)
+    bounds = lambda: [(s.store_end, s.tail_start) for s in cache.streams()]  # noqa: E731
+    before = bounds()
+    cache.encode_ahead()
+    assert bounds() == before
 
 
 def test_room_for_a_capture_lands_a_side_stream_encode_first():

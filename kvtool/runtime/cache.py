@@ -188,6 +188,11 @@ class CompressedCache(Cache):
         """Bytes held in host memory beside the cache (QAQ's full-precision copy); not counted in `nbytes`."""
         return sum(stream.host_nbytes() for stream in self.streams())
 
+    def encode_ahead(self) -> None:
+        """Before a decode step: run the flushes due at it that can run ahead (TokenStream.encode_ahead)."""
+        for stream in self.streams():
+            stream.encode_ahead()
+
     def streams(self) -> list[TokenStream]:
         return [s for layer in self.layers for g in layer.groups for s in (g.keys, g.values)]
 

@@ -8,13 +8,14 @@ tokens (a KIVI value leaving its window; no key). So one step is captured with e
 offset by a device-side step count (`GraphStep`); replay k sets the count to k and does what that step, launched k
 steps later, would have done. The host side of a replayed step is a few integer counters, moved by what the
 captured step moved them, and what windows drop (host bounds only: the data stays where the capture read it).
-Steps that change the cache otherwise (a key flush, the first steps) run eagerly.
+Steps that change the cache otherwise (the first steps, a flush that reads the new token) run eagerly; a flush of
+tokens already held (KIVI's keys, MILLION's window) runs just before its step, which is then captured.
 
 Served: caches whose codecs encode on the main stream from a device-side position (`TensorCodec.graph_encodable`:
 KIVI, KVQuant, CQ, fp16, and QAQ, whose code rows follow a device-side count and whose values, encoded after the
-attention of their window, find it kept by position on the device) or only in steps that run eagerly (MILLION,
-whose window is encoded whole on a side stream: its codes land before a capture), every layer on the fused kernels
-(DuoAttention's streaming windows included); sequences without padding.
+attention of their window, find it kept by position on the device) or outside any capture (MILLION, whose window is
+encoded whole on a side stream, ahead of its step: its codes land before a capture), every layer on the fused
+kernels (DuoAttention's streaming windows included); sequences without padding.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class GraphedDecoder:
         if self.graph is not None and self.first < position < self.end:
             return self._replay(ids, position)
         self.graph = None
+        self.cache.encode_ahead()  # a flush due at this step runs first, so that the step can be captured
         span = replayable_steps(self.cache, self.max_span)
         if span >= 2 and self.warm:
             return self._capture(ids, position, span)

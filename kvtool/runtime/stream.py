@@ -170,6 +170,19 @@ class TokenStream:
                 return step
         return limit
 
+    def encode_ahead(self) -> None:
+        """Encode now, before the next decode step, what its query reads compressed where those tokens are held
+        already and the step after it encodes none (a KIVI key flush, a MILLION window): the step then changes the
+        stream as the steps after it do, and a CUDA graph captured at it serves them all (graphs.py). The query
+        reads the same codes either way."""
+        if not self.replayable or self.codec.encodes_after_attention or self.length < self.sink:
+            return
+        due = self._encoded_by_step(self.length + 1, self.store_end)
+        held = self.store_end + due <= self.length  # the step's own token is not among them
+        if due and held and not self._encoded_by_step(self.length + 2, self.store_end + due):
+            self.encode_through(self.length)
+            self.settle()
+
     def make_room(self, steps: int) -> None:
         """Room in the tail and the store for `steps` decode steps' appends, such as `steps_alike` found, without
         moving any buffer (a CUDA graph's replays write in place). A side-stream encode lands first: a captured
