@@ -180,7 +180,7 @@ def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
     for t in range(prompt, total):
         for (obj, name), value in zip(read, captured):
             setattr(obj, name, value)
-        step.steps.fill_(t - prompt)
+        step.move_to(t - prompt)
         with graphed.graph_step(step):
             graphed.layers[0].update(k[:, :, t : t + 1], v[:, :, t : t + 1])
             mask = (torch.arange(total) <= t).expand(batch, total)  # what the captured step computes on the device

@@ -27,19 +27,32 @@ MAX_SPAN = 256  # decode steps one captured graph serves at most
 
 class GraphStep:
     """The device-side step count of a captured decode step (0 for the step itself), and how many steps the graph
-    serves: `span`."""
+    serves: `span`. The positions and rows it makes are made once per step: every layer asks for the same ones, and
+    in a graph each is a kernel."""
 
     def __init__(self, device: torch.device, span: int) -> None:
         self.steps = torch.zeros((), dtype=torch.int64, device=device)
         self.span = span
+        self.made: dict[tuple[str, int, int], torch.Tensor] = {}  # read-only tensors shared by the step's layers
+
+    def move_to(self, steps: int) -> None:
+        """The step `steps` steps after the captured one (what a replay does; the step's tensors are made anew)."""
+        self.steps.fill_(steps)
+        self.made.clear()
 
     def position(self, first: int, count: int) -> torch.Tensor:
         """0-d: `first` in the captured step, `count` further on per step replayed."""
-        return self.steps * count + first
+        key = ("position", first, count)
+        if key not in self.made:
+            self.made[key] = self.steps * count + first
+        return self.made[key]
 
     def rows(self, first: int, count: int) -> torch.Tensor:
         """Rows first .. first + count - 1 of the captured step, `count` rows further on per step replayed."""
-        return torch.arange(count, device=self.steps.device) + self.position(first, count)
+        key = ("rows", first, count)
+        if key not in self.made:
+            self.made[key] = torch.arange(count, device=self.steps.device) + self.position(first, count)
+        return self.made[key]
 
 
 def replayable_steps(cache, limit: int = MAX_SPAN) -> int:
@@ -162,7 +175,7 @@ class GraphedDecoder:
         return self.logits
 
     def _replay(self, ids: torch.Tensor, position: int) -> torch.Tensor:
-        self.step.steps.fill_(position - self.first)
+        self.step.move_to(position - self.first)
         self.ids.copy_(ids)
         self.graph.replay()
         advance(self.cache, self.moves)
