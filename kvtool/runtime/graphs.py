@@ -42,16 +42,17 @@ class GraphStep:
 
     def position(self, first: int, count: int) -> torch.Tensor:
         """0-d: `first` in the captured step, `count` further on per step replayed."""
-        key = ("position", first, count)
-        if key not in self.made:
-            self.made[key] = self.steps * count + first
-        return self.made[key]
+        return self._once(("position", first, count), lambda: self.steps * count + first)
 
     def rows(self, first: int, count: int) -> torch.Tensor:
         """Rows first .. first + count - 1 of the captured step, `count` rows further on per step replayed."""
-        key = ("rows", first, count)
+        return self._once(("rows", first, count),
+                          lambda: torch.arange(count, device=self.steps.device) + self.position(first, count))
+
+    def _once(self, key: tuple[str, int, int], make) -> torch.Tensor:
+        """The step's tensor for `key`: made by `make` at its first use in the step, then shared."""
         if key not in self.made:
-            self.made[key] = torch.arange(count, device=self.steps.device) + self.position(first, count)
+            self.made[key] = make()
         return self.made[key]
 
 
