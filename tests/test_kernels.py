@@ -114,6 +114,47 @@ def test_host_integer_helpers_agree_with_tritons():
     assert all(cdiv(a, b) == triton.cdiv(a, b) for a in range(0, 300) for b in range(1, 40))
 
 
+def test_launches_a_growing_context_takes_later_are_compiled_ahead(monkeypatch):
+    """A layer whose stores are too short for fast tiles compiles the fast launch ahead, once, with the constants
+    that the launch has when it comes, and each merge compiles those of half and twice its partials (on the H200
+    duo50+kivi2 first took fast tiles at 8,576 tokens, and its merge went from 512 partials to 256 at 8,448: JIT
+    compiles inside the bench's timed steps). The kernels are recorded, not run."""
+    import torch
+
+    from kvtool import bench
+    from kvtool.runtime import kernels
+    from kvtool.runtime.kernels import decode
+
+    class Recorder:
+        def __init__(self):
+            self.launched, self.compiled = [], []
+
+        def __getitem__(self, grid):
+            return lambda *args, **kwargs: self.launched.append(kwargs)
+
+        def warmup(self, *args, grid, **kwargs):
+            self.compiled.append(kwargs)
+
+    split, merge = Recorder(), Recorder()
+    monkeypatch.setattr(decode, "_decode_split_kernel", split)
+    monkeypatch.setattr(decode, "_merge_partials_kernel", merge)
+    monkeypatch.setattr(decode, "_target_programs", lambda device, launch: launch.programs_per_sm * 132)  # an H100
+    monkeypatch.setattr(decode, "_COMPILED_AHEAD", set())
+    for name in ("kivi2", "million2"):  # the mma and the adc path
+        layer = bench.make_layer(name, "cpu")
+        query = torch.randn(1, bench.Q_HEADS, 1, bench.HEAD_DIM, dtype=torch.float16)
+        split.compiled.clear()
+        for tokens in (1000, 1000, 5000):  # to 1000, 2000 (one generic launch each), 7000 tokens (fast tiles)
+            bench.fill_layer(layer, 1, tokens, "cpu")
+            split.launched.clear()
+            kernels.attend_decode(layer, query, None, 0.088, None)
+        fast = [kwargs for kwargs in split.launched if kwargs["FAST"]]
+        assert len(split.compiled) == 1 and fast == split.compiled, (name, split.compiled, fast)
+    ahead = {kwargs["BLOCK_PARTS"] for kwargs in merge.compiled}
+    for launched in {kwargs["BLOCK_PARTS"] for kwargs in merge.launched}:
+        assert {n for n in (launched // 2, launched * 2) if 1 <= n <= decode.MERGE_PARTS} <= ahead, (launched, ahead)
+
+
 def test_fused_decode_replayed_from_a_graph_matches_eager_steps(results):
     """A decode step captured for CUDA graphs (runtime/graphs.py), its replays emulated: KIVI (values encoded every
     step, key groups of 32 and 16), fp16 stores growing each step, windows whose start moves on (sinks and a recent

@@ -875,6 +875,20 @@ def _splits(tiles: int, target: int, block: int) -> tuple[int, int]:
     return cdiv(tiles * block, split_tokens), split_tokens
 
 
+_COMPILED_AHEAD: set[tuple] = set()  # (kernel, device, constants) of the launches compiled ahead in this process
+
+
+def _compile_ahead(kernel, device: torch.device, args: tuple, constants: dict) -> None:
+    """Compile, once per process, a launch that a later decode step of a growing context may take, so that its JIT
+    compile (a second or more on a GPU) comes with the first steps rather than midway through a generation; nothing
+    runs. Not while a CUDA graph is being captured."""
+    key = (kernel, device, *constants.items())
+    if key in _COMPILED_AHEAD or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
+        return
+    _COMPILED_AHEAD.add(key)
+    kernel.warmup(*args, grid=(1,), **constants)
+
+
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
                      query: torch.Tensor, out: torch.Tensor, mask_row: torch.Tensor | None, scaling: float,
                      softcap: float | None, recent: int | None, lse: torch.Tensor | None = None,
@@ -916,7 +930,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
         generic_splits = max(1, (fast_lo - start) // block + cdiv(reach - fast_hi, block))
         generic_split_tokens = block
     else:
-        fast_splits, fast_lo, fast_hi = 0, start, start
+        fast_splits, fast_split_tokens, fast_lo, fast_hi = 0, block, start, start
         generic_splits, generic_split_tokens = _splits(cdiv(max(reach - start, 1), block), target, block)
     parts = fast_splits + generic_splits
     part_o = torch.empty(batch * heads * parts * per_kv * dim, dtype=torch.float32, device=query.device)
@@ -929,8 +943,9 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     scale = scaling if softcap else scaling * LOG2E
     table = placeholder
     adc_rows = next_power_of_2(per_kv)
-    if fast and adc:
-        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, adc_rows, scale)
+    if adc:  # the fast launch's score tables; an empty fp16 tensor in their place without it (_compile_ahead)
+        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, adc_rows, scale) if fast else \
+            torch.empty(0, dtype=torch.float16, device=query.device)
     args = (query, query.stride(0), query.stride(1), head_index, part_o, part_ml, table,
             *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
             sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len, mask, mask.stride(0), scale, softcap or 0.0,
@@ -941,17 +956,21 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     constants.update(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, adc_rows), BLOCK_N=block, D=dim, ADC=adc,
                      ADC_ROWS=adc_rows, HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), GRAPHED=graph is not None,
                      num_warps=launch.num_warps, num_stages=launch.num_stages, maxnreg=launch.max_registers or None)
+    fast_args = (*args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, *graph_args)
     if fast:
-        _decode_split_kernel[(batch * heads, fast_splits)](
-            *args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, *graph_args, FAST=True,
-            **constants)
+        _decode_split_kernel[(batch * heads, fast_splits)](*fast_args, FAST=True, **constants)
+    elif adc or mma:  # the fast launch this layer takes once its stores hold enough tiles
+        _compile_ahead(_decode_split_kernel, query.device, fast_args, dict(constants, FAST=True))
     _decode_split_kernel[(batch * heads, generic_splits)](
         *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, *graph_args, FAST=False,
         **constants)
     merge_dims = min(MERGE_DIMS, dim)
-    _merge_partials_kernel[(batch * heads * per_kv, dim // merge_dims)](
-        part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
-        0 if lse is None else lse.stride(0), parts,
-        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=min(MERGE_PARTS, next_power_of_2(parts)), D=dim,
-        BLOCK_D=merge_dims, HAS_LSE=lse is not None, num_warps=4,
-    )
+    merge_args = (part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
+                  0 if lse is None else lse.stride(0), parts)
+    merge_constants = dict(HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=min(MERGE_PARTS, next_power_of_2(parts)), D=dim,
+                           BLOCK_D=merge_dims, HAS_LSE=lse is not None, num_warps=4)
+    _merge_partials_kernel[(batch * heads * per_kv, dim // merge_dims)](*merge_args, **merge_constants)
+    block_parts = merge_constants["BLOCK_PARTS"]
+    for near in (block_parts // 2, block_parts * 2):  # the partial count halves or doubles as a context grows past
+        if 1 <= near <= MERGE_PARTS:  # a split's target (two tiles per split) or into fast tiles
+            _compile_ahead(_merge_partials_kernel, query.device, merge_args, dict(merge_constants, BLOCK_PARTS=near))
