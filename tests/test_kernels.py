@@ -117,8 +117,8 @@ def test_host_integer_helpers_agree_with_tritons():
 def test_launches_a_growing_context_takes_later_are_compiled_ahead(monkeypatch):
     """A layer whose stores are too short for fast tiles compiles the fast launch ahead, once, with the constants
     that the launch has when it comes, and each merge compiles those of half and twice its partials (on the H200
-    duo50+kivi2 first took fast tiles at 8,576 tokens, and its merge went from 512 partials to 256 at 8,448: JIT
-    compiles inside the bench's timed steps). The kernels are recorded, not run."""
+    duo50+kivi2 first took fast tiles at 8,576 tokens, and its merge went from blocks of 512 partials to 256 at 8,448:
+    JIT compiles inside the bench's timed steps). The kernels are recorded, not run."""
     import torch
 
     from kvtool import bench

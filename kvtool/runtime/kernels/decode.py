@@ -943,9 +943,10 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     scale = scaling if softcap else scaling * LOG2E
     table = placeholder
     adc_rows = next_power_of_2(per_kv)
-    if adc:  # the fast launch's score tables; an empty fp16 tensor in their place without it (_compile_ahead)
-        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, adc_rows, scale) if fast else \
-            torch.empty(0, dtype=torch.float16, device=query.device)
+    if adc and fast:
+        table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, adc_rows, scale)
+    elif adc:  # an empty fp16 tensor in the tables' place: the fast launch compiled ahead takes their type
+        table = torch.empty(0, dtype=torch.float16, device=query.device)
     args = (query, query.stride(0), query.stride(1), head_index, part_o, part_ml, table,
             *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
             sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len, mask, mask.stride(0), scale, softcap or 0.0,
