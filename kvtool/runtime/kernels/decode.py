@@ -62,6 +62,7 @@ LAUNCH = {
 BATCHED_MIN_TOKENS = 384  # scalar codes take "mma_batched" when its programs get at least this many positions each
 # the merge kernel's tile: partials weighed at a time x output channels per program ([512, 128] spilled registers)
 MERGE_PARTS, MERGE_DIMS = 512, 32
+MERGE_EDGE_PARTS = 16  # partials of generic tiles beside the fast ones the merge block leaves room for
 
 
 @triton.jit
@@ -968,10 +969,9 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     merge_dims = min(MERGE_DIMS, dim)
     merge_args = (part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
                   0 if lse is None else lse.stride(0), parts)
-    merge_constants = dict(HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=min(MERGE_PARTS, next_power_of_2(parts)), D=dim,
-                           BLOCK_D=merge_dims, HAS_LSE=lse is not None, num_warps=4)
-    _merge_partials_kernel[(batch * heads * per_kv, dim // merge_dims)](*merge_args, **merge_constants)
-    block_parts = merge_constants["BLOCK_PARTS"]
-    for near in (block_parts // 2, block_parts * 2):  # the partial count halves or doubles as a context grows past
-        if 1 <= near <= MERGE_PARTS:  # a split's target (two tiles per split) or into fast tiles
-            _compile_ahead(_merge_partials_kernel, query.device, merge_args, dict(merge_constants, BLOCK_PARTS=near))
+    # partials per merge iteration from the programs per head and sequence, not from this step's count: a growing
+    # context keeps one compiled merge (edges and tails add a few partials, or one more iteration)
+    block_parts = min(MERGE_PARTS, next_power_of_2(target + MERGE_EDGE_PARTS))
+    _merge_partials_kernel[(batch * heads * per_kv, dim // merge_dims)](
+        *merge_args, HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=block_parts, D=dim, BLOCK_D=merge_dims,
+        HAS_LSE=lse is not None, num_warps=4)
