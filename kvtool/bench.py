@@ -349,9 +349,9 @@ def _tensor_bytes(value) -> int:
 def decode_seconds(model, cache, batch: int, steps: int) -> float:
     """Seconds per decode step (greedy, batch of sequences), after as many untimed steps, so that the kernels the
     timed steps launch (key flushes, window drops, graph captures) are compiled before the clock starts (JIT compiles
-    inside the timed steps had doubled duo50+kivi2's latency at 8K; launches a growing context takes later are
-    compiled ahead by the decode kernels themselves). At batch 1 kvtool's caches replay CUDA graphs; larger batches
-    step eagerly (GPU-bound, and a graph's room for its tails would take memory the batch needs)."""
+    inside the timed steps had doubled duo50+kivi2's latency at 8K; the decode kernels now compile ahead the fast
+    launch a growing context takes later). At batch 1 kvtool's caches replay CUDA graphs; larger batches step eagerly
+    (GPU-bound, and a graph's room for its tails would take memory the batch needs)."""
     from kvtool.runtime.generate import decoder
 
     step = decoder(model, cache, graphs=batch == 1)
