@@ -944,7 +944,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     scale = scaling if softcap else scaling * LOG2E
     table = placeholder
     adc_rows = next_power_of_2(per_kv)
-    if adc and fast:
+    if fast and adc:
         table = _score_tables(keys.codec.codebooks, query, head_index, per_kv, adc_rows, scale)
     elif adc:  # an empty fp16 tensor in the tables' place: the fast launch compiled ahead takes their type
         table = torch.empty(0, dtype=torch.float16, device=query.device)
@@ -967,11 +967,12 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
         *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, *graph_args, FAST=False,
         **constants)
     merge_dims = min(MERGE_DIMS, dim)
-    merge_args = (part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
-                  0 if lse is None else lse.stride(0), parts)
     # partials per merge iteration from the programs per head and sequence, not from this step's count: a growing
     # context keeps one compiled merge (edges and tails add a few partials, or one more iteration)
     block_parts = min(MERGE_PARTS, next_power_of_2(target + MERGE_EDGE_PARTS))
     _merge_partials_kernel[(batch * heads * per_kv, dim // merge_dims)](
-        *merge_args, HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=block_parts, D=dim, BLOCK_D=merge_dims,
-        HAS_LSE=lse is not None, num_warps=4)
+        part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
+        0 if lse is None else lse.stride(0), parts,
+        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=block_parts, D=dim, BLOCK_D=merge_dims, HAS_LSE=lse is not None,
+        num_warps=4,
+    )
