@@ -876,18 +876,18 @@ def _splits(tiles: int, target: int, block: int) -> tuple[int, int]:
     return cdiv(tiles * block, split_tokens), split_tokens
 
 
-_COMPILED_AHEAD: set[tuple] = set()  # (kernel, device, constants) of the launches compiled ahead in this process
+_COMPILED_AHEAD: set[tuple] = set()  # (device, constants) of the fast launches compiled ahead in this process
 
 
-def _compile_ahead(kernel, device: torch.device, args: tuple, constants: dict) -> None:
-    """Compile, once per process, a launch that a later decode step of a growing context may take, so that its JIT
-    compile (a second or more on a GPU) comes with the first steps rather than midway through a generation; nothing
-    runs. Not while a CUDA graph is being captured."""
-    key = (kernel, device, *constants.items())
+def _compile_ahead(device: torch.device, args: tuple, constants: dict) -> None:
+    """Compile, once per process, the fast launch that a layer still reading every tile as a generic one takes once
+    its stores hold enough tiles, so that its JIT compile (a second or more on a GPU) comes with the first steps
+    rather than midway through a generation; nothing runs. Not while a CUDA graph is being captured."""
+    key = (device, *constants.items())
     if key in _COMPILED_AHEAD or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
         return
     _COMPILED_AHEAD.add(key)
-    kernel.warmup(*args, grid=(1,), **constants)
+    _decode_split_kernel.warmup(*args, FAST=True, grid=(1,), **constants)
 
 
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
@@ -962,7 +962,7 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     if fast:
         _decode_split_kernel[(batch * heads, fast_splits)](*fast_args, FAST=True, **constants)
     elif adc or mma:  # the fast launch this layer takes once its stores hold enough tiles
-        _compile_ahead(_decode_split_kernel, query.device, fast_args, dict(constants, FAST=True))
+        _compile_ahead(query.device, fast_args, constants)
     _decode_split_kernel[(batch * heads, generic_splits)](
         *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, *graph_args, FAST=False,
         **constants)
