@@ -155,8 +155,9 @@ def decode_error(case: str, padded: bool = False, softcap: float | None = None, 
 def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
     """A decode step captured as graphs.py captures it, its replays emulated: the same Python step run again with
     the host counters put back to the captured step's and the device-side step count set to the replay's (so it
-    issues the captured ops), the counters then moved as a replay moves them. Largest |replayed - eager| /
-    max|eager| against fused eager steps of a twin cache; 1.0 where the twins' tails or stores differ after."""
+    issues the captured ops), the counters then moved as a replay moves them; flushes due run ahead of their
+    replays as GraphedDecoder runs them. Largest |replayed - eager| / max|eager| against fused eager steps of a twin
+    cache; 1.0 where the twins' tails or stores differ after."""
     torch.manual_seed(hash(case) % 1000)
     batch, kv_heads, q_heads = 2, 2, 8
     total = prompt + span
@@ -169,15 +170,20 @@ def replay_error(case: str, prompt: int = 200, span: int = 4) -> float:
         cache.layers[0].attend(q[:, :, :prompt], None, 0.125)
         cache.layers[0].fusable = True
     graphed.encode_ahead()  # as GraphedDecoder does before a capture
-    if replayable_steps(graphed, span) < span:
+    replays = replayable_steps(graphed, span)
+    if replays.steps < span:
         return 1.0
     for stream in graphed.streams():
         stream.make_room(span)
     fields = counter_fields(graphed)
     read = fields + window_fields(graphed)  # every host integer the captured step read
     captured = [getattr(obj, name) for obj, name in read]
-    state, step, moves, worst = captured, GraphStep(q.device, span), None, 0.0
+    state, step, moves, worst = captured, GraphStep(q.device, span, replays.flushes), None, 0.0
     for t in range(prompt, total):
+        for (obj, name), value in zip(read, state):  # a flush due runs ahead of the replay, on the host state
+            setattr(obj, name, value)
+        graphed.encode_ahead()
+        state = [getattr(obj, name) for obj, name in read]
         for (obj, name), value in zip(read, captured):
             setattr(obj, name, value)
         step.move_to(t - prompt)
@@ -339,7 +345,10 @@ def quantize_mismatches() -> dict[str, float]:
 def scalar_replay_errors() -> dict[str, float]:
     """Captured decode steps replayed: KIVI and fp16 stores, windows, Duo's streaming heads."""
     results = {f"graph/{case}": replay_error(case) for case in (
-        "kivi2", "kivi8_group16_values4", "fp16", "kivi2_sinks_recent", "duo_streaming_and_kivi")}
+        "kivi8_group16_values4", "fp16", "duo_streaming_and_kivi")}
+    # replays of the steps at 222 .. 227, the key flush before 224 run between two of them
+    results.update({f"graph/{case}_across_key_flush": replay_error(case, prompt=222, span=6)
+                    for case in ("kivi2", "kivi2_sinks_recent")})
     # replays of the steps at 214 .. 217, across the keys' window drop at 216
     results["graph/kivi2_sinks_recent_window_drop"] = replay_error("kivi2_sinks_recent", prompt=214)
     results["graph/kivi2_key_flush_ahead"] = replay_error("kivi2", prompt=224)  # 32 keys encoded before the step
@@ -349,10 +358,12 @@ def scalar_replay_errors() -> dict[str, float]:
 def other_replay_errors() -> dict[str, float]:
     """Captured decode steps replayed: keys stored before RoPE, codebook codes, mixed widths."""
     results = {f"graph/{case}": replay_error(case) for case in (
-        "kvquant3_outliers_sinks", "cq_2dims_8bits_window", "million_2dims_8bits_window",
-        "million_4dims_4bits_sinks_recent", "qaq_per_head_vectors")}
-    # the step at 224, whose query reads the window 192 .. 223 compressed, captured after encoding it
+        "kvquant3_outliers_sinks", "cq_2dims_8bits_window", "million_4dims_4bits_sinks_recent",
+        "qaq_per_head_vectors")}
+    # the step at 224, whose query reads the window 192 .. 223 compressed, captured after encoding it; and replays
+    # of the steps at 222 .. 227 with that window encoded between two of them
     results["graph/million_window_ahead"] = replay_error("million_2dims_8bits_window", prompt=224)
+    results["graph/million_across_window_flush"] = replay_error("million_2dims_8bits_window", prompt=222, span=6)
     return results
 
 

@@ -160,9 +160,10 @@ def test_fused_decode_replayed_from_a_graph_matches_eager_steps(results):
     window, also across a window's drop of a key group; Duo's streaming heads beside KIVI ones), keys stored before
     RoPE, encoded at the replay's position (KVQuant, CQ), MILLION's codebook codes (the adc path; its window is
     encoded outside the captured steps) and QAQ's mixed widths (code rows appended at a device-side count, values
-    encoded after the attention of their window, which the replay observes), and a step captured after KIVI's key
-    flush or MILLION's window was encoded ahead of it, read as the eager fused steps read them (split differently,
-    and windows on generic tiles: float rounding apart; a window start left behind is off by ~0.16, a drop not redone
-    1.0), and the tails and stores written alike, bit for bit."""
+    encoded after the attention of their window, which the replay observes), a step captured after KIVI's key flush or
+    MILLION's window was encoded ahead of it, and replays with such a flush run between two of them (the store's end
+    from the step count), read as the eager fused steps read them (split differently, and windows on generic tiles:
+    float rounding apart; a window start left behind is off by ~0.16, a store end that misses a flush by ~0.25, a drop
+    or flush not redone 1.0), and the tails and stores written alike, bit for bit."""
     replayed = {name: value for name, value in results.items() if name.startswith("graph/")}
     assert len(replayed) == 13 and all(value < 5e-3 for value in replayed.values()), replayed

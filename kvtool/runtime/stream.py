@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from kvtool.runtime.graphs import GraphStep
 
 TAIL_SLACK = 16  # spare rows of a tail buffer at least (25% of its live rows above 64): few to hold at large batch
+Flushes = tuple[int, int]  # flushes run ahead of decode steps: (first step, tokens), then every `tokens` steps
 
 
 def held_from(store_start: int, store_end: int, tail_start: int) -> int:
@@ -146,59 +147,78 @@ class TokenStream:
         query = length if self.codec.encodes_after_attention else length - 1
         return max(self.fp_from(query) - store_end, 0)
 
-    def steps_alike(self, limit: int) -> int:
-        """How many decode steps from now (at most `limit`) change this stream alike: each encodes as many tokens, and
-        a window's first visible position moves on by one (what a window drops moves host bounds only, which a
-        replay redoes: `drop_out_of_window`). A CUDA graph captured at the first replays the others (graphs.py); 0
-        where this stream cannot be replayed."""
+    def steps_alike(self, limit: int) -> tuple[int, Flushes | None]:
+        """How many decode steps from now (at most `limit`) change this stream alike: each encodes as many tokens,
+        or none where a flush of held tokens runs ahead of some (`encode_ahead`: KIVI's R keys every R steps), and a
+        window's first visible position moves on by one (what a window drops moves host bounds only, which a replay
+        redoes: `drop_out_of_window`). A CUDA graph captured at the first replays the others (graphs.py). Also the
+        flushes run ahead among them, (first step, tokens): `tokens` tokens every `tokens` steps from the first, or
+        None. 0 where this stream cannot be replayed."""
         codec = self.codec
         if not self.replayable or self.length < self.sink:
-            return 0
-        store_start, store_end, tail_start, per_step = self.store_start, self.store_end, self.tail_start, None
-        for step in range(limit):  # the step's append, encode and settle, on host integers
+            return 0, None
+        store_start, store_end, tail_start, per_step, flushes = (self.store_start, self.store_end, self.tail_start,
+                                                                 None, None)
+        for step in range(limit):  # the step's flush ahead, append, encode and settle, on host integers
             length = self.length + step + 1
+            flushed = self._flush_due(length - 1, store_end) if step else 0  # step 0's runs before the capture
+            if flushed:
+                flushes = flushes or (step, flushed)
+                if flushed != flushes[1] or (step - flushes[0]) % flushed or per_step:
+                    return step, flushes  # replays find a flush's tokens by a period; steps' encodes by a count
+                store_end += flushed
+                tail_start = store_end
+                store_start += self._window_drop(length - 1, store_start, store_end)
             encoded = self._encoded_by_step(length, store_end)
             if step == 0 and encoded and not (codec.graph_encodable and store_end > store_start):
-                return 0  # the encode reads a host position, or makes the store's first buffers
+                return 0, None  # the encode reads a host position, or makes the store's first buffers
             store_end += encoded
             if self.recent is not None and held_from(store_start, store_end, tail_start) > length - self.recent:
-                return step  # the window's start is not yet what bounds the kernel's first position
+                return step, flushes  # the window's start is not yet what bounds the kernel's first position
             tail_start = max(tail_start, store_end)
             store_start += self._window_drop(length, store_start, store_end)
             per_step = encoded if per_step is None else per_step
-            if encoded != per_step:
-                return step
-        return limit
+            if encoded != per_step or (encoded and flushes):
+                return step, flushes
+        return limit, flushes
+
+    def _flush_due(self, length: int, store_end: int) -> int:
+        """Tokens that the decode step taking this stream from `length` tokens (and `store_end`) encodes where they
+        can be encoded before it: tokens held already, with none due at the step after it (a KIVI key flush, a
+        MILLION window); else 0."""
+        if not self.replayable or self.codec.encodes_after_attention or length < self.sink:
+            return 0
+        due = self._encoded_by_step(length + 1, store_end)
+        held = store_end + due <= length  # the step's own token is not among them
+        return due if held and not self._encoded_by_step(length + 2, store_end + due) else 0
 
     def encode_ahead(self) -> None:
-        """Encode now, before the next decode step, what its query reads compressed where those tokens are held
-        already and the step after it encodes none (a KIVI key flush, a MILLION window): the step then changes the
-        stream as the steps after it do, and a CUDA graph captured at it serves them all (graphs.py). The query
-        reads the same codes either way."""
-        if not self.replayable or self.codec.encodes_after_attention or self.length < self.sink:
-            return
-        due = self._encoded_by_step(self.length + 1, self.store_end)
-        held = self.store_end + due <= self.length  # the step's own token is not among them
-        if due and held and not self._encoded_by_step(self.length + 2, self.store_end + due):
+        """Encode now, before the next decode step, what its query reads compressed where `_flush_due` allows: the
+        step then changes the stream as the steps after it do, and a CUDA graph captured at it serves them all, or a
+        graph captured before replays it (graphs.py). The query reads the same codes either way. The codes land at
+        once and the tail keeps its room: a replay reads them and writes on where the capture left off."""
+        if self._flush_due(self.length, self.store_end):
             self.encode_through(self.length)
-            self.settle()
+            self._land()
+            self.settle(keep_room=True)
 
     def make_room(self, steps: int) -> None:
-        """Room in the tail and the store for `steps` decode steps' appends, such as `steps_alike` found, without
-        moving any buffer (a CUDA graph's replays write in place). A side-stream encode lands first: a captured
-        step must not wait on an event recorded outside the capture."""
+        """Room in the tail and the store for `steps` decode steps' appends and encodes (flushes run ahead of them
+        too), such as `steps_alike` found, without moving any buffer (a CUDA graph's replays write in place). A
+        side-stream encode lands first: a captured step must not wait on an event recorded outside the capture."""
         self._land()
         self.tail_buffer.make_room(self.tail_buffer.data, steps)
-        encoded = self._encoded_by_step(self.length + 1, self.store_end)
+        encoded = self._encoded_by_step(self.length + steps, self.store_end)  # by all of them
         for buffer in self.buffers.values() if encoded else ():
-            buffer.make_room_for_tokens(steps * encoded, self.store_end - self.store_start)
+            buffer.make_room_for_tokens(encoded, self.store_end - self.store_start)
 
-    def settle(self) -> None:
-        """After the chunk's attention: drop fp16 copies of stored tokens, and stored units out of the window."""
+    def settle(self, keep_room: bool = False) -> None:
+        """After the chunk's attention: drop fp16 copies of stored tokens, and stored units out of the window.
+        `keep_room`: the tail buffer keeps its rows where they are (a flush between a CUDA graph's replays)."""
         if self.store_end > self.tail_start:
             self.tail_buffer.drop_front(self.store_end - self.tail_start)
             self.tail_start = self.store_end
-            if self.graph is None:  # a prefill chunk's rows are gone: its room would stay allocated in fp16
+            if self.graph is None and not keep_room:  # a prefill chunk's rows are gone: its room would stay in fp16
                 self.tail_buffer.shrink()
         self.drop_out_of_window()
 

@@ -576,7 +576,7 @@ def _store_partial(part_o_ptr, part_ml_ptr, part, row_ok, m_i, l_i, acc0, acc1, 
 # "divisible by 16 / equal to 1" they show, i.e. recompile during generation.
 _PER_STEP = ["kt_sb", "kt_sh", "k_store_start", "k_store_end", "k_tail_start", "vt_sb", "vt_sh", "v_store_start",
              "v_store_end", "v_tail_start", "sink_len", "mask_sb", "first", "anchor", "fast_lo", "fast_hi", "length",
-             "split_tokens", "num_parts", "part_offset", "k_grows", "v_grows", "first_grows"]
+             "split_tokens", "num_parts", "part_offset", "first_grows"]
 
 
 @triton.jit(do_not_specialize=_PER_STEP)
@@ -590,7 +590,7 @@ def _decode_split_kernel(
     v_table_sv, vo_sv, inv_freq, rope_scale,
     sk_ptr, sv_ptr, s_sb, s_sh, s_sn, sink_len,
     mask_ptr, mask_sb, q_scale, softcap, first, anchor, fast_lo, fast_hi, length, split_tokens, num_parts,
-    part_offset, steps_ptr, k_grows, v_grows, first_grows,
+    part_offset, steps_ptr, k_end_ptr, v_end_ptr, first_grows,
     HEADS: tl.constexpr, PER_KV: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, D: tl.constexpr,
     K_KIND: tl.constexpr, K_BITS: tl.constexpr, K_GROUP: tl.constexpr, K_PLANES: tl.constexpr,
     V_KIND: tl.constexpr, V_BITS: tl.constexpr, V_GROUP: tl.constexpr, V_PLANES: tl.constexpr,
@@ -650,8 +650,8 @@ def _decode_split_kernel(
     else:  # generic tiles: split 0's fp16 sinks, then the split's tiles, all outside [fast_lo, fast_hi)
         if GRAPHED:  # a CUDA-graph replay `steps` decode steps after its capture: the stores and length have grown
             steps = tl.load(steps_ptr)
-            k_store_end += k_grows * steps
-            v_store_end += v_grows * steps
+            k_store_end = tl.load(k_end_ptr)
+            v_store_end = tl.load(v_end_ptr)
             length += steps
             first += first_grows * steps
         lo += tl.where(lo >= fast_lo, fast_hi - fast_lo, 0)  # splits past the fast range start after it
@@ -952,9 +952,9 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
             *_stream_args(keys, placeholder), *_stream_args(values, placeholder), *_rope_args(keys, placeholder),
             sinks_k, sinks_v, *sinks_k.stride()[:3], keys.sink_len, mask, mask.stride(0), scale, softcap or 0.0,
             first)
-    # a replay's step count, the tokens each stream's store gains per step, a window's start moving on
-    graph_args = (placeholder, 0, 0, 0) if graph is None else (graph.steps, keys.encoded, values.encoded,
-                                                               int(recent is not None))
+    # a replay's step count, each stream's store end, a window's start moving on
+    graph_args = (placeholder, placeholder, placeholder, 0) if graph is None else (
+        graph.steps, graph.store_end(keys), graph.store_end(values), int(recent is not None))
     constants.update(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, adc_rows), BLOCK_N=block, D=dim, ADC=adc,
                      ADC_ROWS=adc_rows, HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), GRAPHED=graph is not None,
                      num_warps=launch.num_warps, num_stages=launch.num_stages, maxnreg=launch.max_registers or None)
