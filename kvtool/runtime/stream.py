@@ -167,7 +167,7 @@ class TokenStream:
                 if flushed != flushes[1] or (step - flushes[0]) % flushed or per_step:
                     return step, flushes  # replays find a flush's tokens by a period; steps' encodes by a count
                 store_end += flushed
-                tail_start = store_end
+                tail_start = max(tail_start, store_end)
                 store_start += self._window_drop(length - 1, store_start, store_end)
             encoded = self._encoded_by_step(length, store_end)
             if step == 0 and encoded and not (codec.graph_encodable and store_end > store_start):
