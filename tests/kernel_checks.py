@@ -346,9 +346,9 @@ def scalar_replay_errors() -> dict[str, float]:
     """Captured decode steps replayed: KIVI and fp16 stores, windows, Duo's streaming heads."""
     results = {f"graph/{case}": replay_error(case) for case in (
         "kivi8_group16_values4", "fp16", "duo_streaming_and_kivi")}
-    # replays of the steps at 222 .. 227, the key flush before 224 run between two of them
-    results.update({f"graph/{case}_across_key_flush": replay_error(case, prompt=222, span=6)
-                    for case in ("kivi2", "kivi2_sinks_recent")})
+    # replays of the steps after 223 (227 with 4 sinks), the key flush before 224 (228) run between two of them
+    results.update({f"graph/{case}_across_key_flush": replay_error(case, prompt=prompt, span=3)
+                    for case, prompt in (("kivi2", 223), ("kivi2_sinks_recent", 227))})
     # replays of the steps at 214 .. 217, across the keys' window drop at 216
     results["graph/kivi2_sinks_recent_window_drop"] = replay_error("kivi2_sinks_recent", prompt=214)
     results["graph/kivi2_key_flush_ahead"] = replay_error("kivi2", prompt=224)  # 32 keys encoded before the step
@@ -361,9 +361,9 @@ def other_replay_errors() -> dict[str, float]:
         "kvquant3_outliers_sinks", "cq_2dims_8bits_window", "million_4dims_4bits_sinks_recent",
         "qaq_per_head_vectors")}
     # the step at 224, whose query reads the window 192 .. 223 compressed, captured after encoding it; and replays
-    # of the steps at 222 .. 227 with that window encoded between two of them
+    # of the steps after 223 with that window encoded between two of them
     results["graph/million_window_ahead"] = replay_error("million_2dims_8bits_window", prompt=224)
-    results["graph/million_across_window_flush"] = replay_error("million_2dims_8bits_window", prompt=222, span=6)
+    results["graph/million_across_window_flush"] = replay_error("million_2dims_8bits_window", prompt=223, span=3)
     return results
 
 
