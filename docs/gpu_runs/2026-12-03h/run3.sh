@@ -2,6 +2,6 @@
 # Device call 3 of 2026-12-03's eighth session (H200): replays across flushes inside a model, against eager steps
 # (SmolLM2-shaped, random weights: the config from the embedded GGUF, carried as .bench/smollm2).
 source docs/gpu_runs/2026-12-02i/setup.sh
-timeout 420 python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py \
-  "kivi2 R=32,million2 R=32,kivi2 R=128,duo50+kivi2 window 256" 2>&1 | grep -v Warning | tee $OUT/graphs_in_model.log
+timeout 300 python3 docs/gpu_runs/2026-12-02b/graphs_in_model.py \
+  "kivi2 R=32,million2 R=32,kivi2 R=128" 2>&1 | grep -v Warning | tee $OUT/graphs_in_model.log
 date -u
