@@ -876,18 +876,30 @@ def _splits(tiles: int, target: int, block: int) -> tuple[int, int]:
     return cdiv(tiles * block, split_tokens), split_tokens
 
 
-_COMPILED_AHEAD: set[tuple] = set()  # (device, constants) of the fast launches compiled ahead in this process
+_COMPILED_AHEAD: set[tuple] = set()  # (kernel, device, constants) of the launches compiled ahead in this process
 
 
-def _compile_ahead(device: torch.device, args: tuple, constants: dict) -> None:
-    """Compile, once per process, the fast launch that a layer still reading every tile as a generic one takes once
-    its stores hold enough tiles, so that its JIT compile (a second or more on a GPU) comes with the first steps
-    rather than midway through a generation; nothing runs. Not while a CUDA graph is being captured."""
-    key = (device, *constants.items())
+def _compile_ahead(kernel, device: torch.device, args: tuple, constants: dict) -> None:
+    """Compile, once per process, a launch that a growing layer takes later (its fast tiles once its stores hold
+    enough of them, the one-warp launch once they hold many more), so that its JIT compile (a second or more on a
+    GPU) comes with the first steps rather than midway through a generation; nothing runs. Not while a CUDA graph is
+    being captured."""
+    key = (kernel, device, *sorted(constants.items()))
     if key in _COMPILED_AHEAD or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
         return
     _COMPILED_AHEAD.add(key)
-    _decode_split_kernel.warmup(*args, FAST=True, grid=(1,), **constants)
+    kernel.warmup(*args, grid=(1,), **constants)
+
+
+def _launch_options(launch: Launch) -> dict:
+    return dict(BLOCK_N=launch.block_n, num_warps=launch.num_warps, num_stages=launch.num_stages,
+                maxnreg=launch.max_registers or None)
+
+
+def _merge_block(target: int) -> int:
+    """Partials per merge iteration from the programs per head and sequence, not from a step's count: a growing
+    context keeps one compiled merge (edges and tails add a few partials, or one more iteration)."""
+    return min(MERGE_PARTS, next_power_of_2(target + MERGE_EDGE_PARTS))
 
 
 def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.Tensor, per_kv: int,
@@ -914,8 +926,8 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     mma, constants = _layouts(keys, values, dim)
     bitplanes = "bitplanes" in (keys.codec.layout.kind, values.codec.layout.kind)
     path = "adc" if adc else "mma" if mma else "bitplanes" if bitplanes else "generic"
-    if mma and not adc and batch * heads * (length - first) >= BATCHED_MIN_TOKENS * _target_programs(
-            query.device, LAUNCH["mma_batched"]):
+    batched_min = BATCHED_MIN_TOKENS * _target_programs(query.device, LAUNCH["mma_batched"])  # heads x positions
+    if path == "mma" and batch * heads * (length - first) >= batched_min:
         path = "mma_batched"  # enough positions for one-warp programs with long splits (docs/gpu-log.md)
     launch = LAUNCH[path]
     block = launch.block_n
@@ -955,24 +967,31 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     # a replay's step count, each stream's store end, a window's start moving on
     graph_args = (placeholder, placeholder, placeholder, 0) if graph is None else (
         graph.steps, graph.store_end(keys), graph.store_end(values), int(recent is not None))
-    constants.update(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, adc_rows), BLOCK_N=block, D=dim, ADC=adc,
-                     ADC_ROWS=adc_rows, HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), GRAPHED=graph is not None,
-                     num_warps=launch.num_warps, num_stages=launch.num_stages, maxnreg=launch.max_registers or None)
+    constants.update(HEADS=heads, PER_KV=per_kv, BLOCK_M=max(16, adc_rows), D=dim, ADC=adc, ADC_ROWS=adc_rows,
+                     HAS_MASK=mask_row is not None, SOFTCAP=bool(softcap), GRAPHED=graph is not None)
     fast_args = (*args, fast_lo, fast_lo, fast_hi, length, fast_split_tokens, parts, 0, *graph_args)
+    merge_dims = min(MERGE_DIMS, dim)
+    merge_args = (part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
+                  0 if lse is None else lse.stride(0), parts)
+    merge_constants = dict(HEADS=heads, PER_KV=per_kv, D=dim, BLOCK_D=merge_dims, HAS_LSE=lse is not None,
+                           num_warps=4)
     if fast:
-        _decode_split_kernel[(batch * heads, fast_splits)](*fast_args, FAST=True, **constants)
+        _decode_split_kernel[(batch * heads, fast_splits)](*fast_args, FAST=True, **constants,
+                                                            **_launch_options(launch))
     elif adc or mma:  # the fast launch this layer takes once its stores hold enough tiles
-        _compile_ahead(query.device, fast_args, constants)
+        _compile_ahead(_decode_split_kernel, query.device, fast_args,
+                       {**constants, **_launch_options(launch), "FAST": True})
+    if path == "mma" and (recent is None or batch * heads * recent >= batched_min):
+        # the one-warp launch these stores move to once they hold many more positions (~200K for 8 heads at batch 1)
+        batched = LAUNCH["mma_batched"]
+        for fast_tiles in (True, False):
+            _compile_ahead(_decode_split_kernel, query.device, fast_args,
+                           {**constants, **_launch_options(batched), "FAST": fast_tiles})
+        batched_target = cdiv(_target_programs(query.device, batched), batch * heads)
+        _compile_ahead(_merge_partials_kernel, query.device, merge_args,
+                       {**merge_constants, "BLOCK_PARTS": _merge_block(batched_target)})
     _decode_split_kernel[(batch * heads, generic_splits)](
         *args, start, fast_lo, fast_hi, length, generic_split_tokens, parts, fast_splits, *graph_args, FAST=False,
-        **constants)
-    merge_dims = min(MERGE_DIMS, dim)
-    # partials per merge iteration from the programs per head and sequence, not from this step's count: a growing
-    # context keeps one compiled merge (edges and tails add a few partials, or one more iteration)
-    block_parts = min(MERGE_PARTS, next_power_of_2(target + MERGE_EDGE_PARTS))
+        **constants, **_launch_options(launch))
     _merge_partials_kernel[(batch * heads * per_kv, dim // merge_dims)](
-        part_o, part_ml, head_index, out, out.stride(0), out.stride(2), placeholder if lse is None else lse,
-        0 if lse is None else lse.stride(0), parts,
-        HEADS=heads, PER_KV=per_kv, BLOCK_PARTS=block_parts, D=dim, BLOCK_D=merge_dims, HAS_LSE=lse is not None,
-        num_warps=4,
-    )
+        *merge_args, BLOCK_PARTS=_merge_block(target), **merge_constants)
