@@ -7,9 +7,9 @@ median replay are listed, and the median replay per 32 steps.
   python3 docs/gpu_runs/2026-12-04/flush_step_times.py million2,kivi2 8192 [STEPS] [MODES]"""
 import statistics
 import sys
-import time
 
 import torch
+from replays import timed_step, warmed_decoder
 
 from kvtool import bench
 from kvtool.runtime import graphs
@@ -26,37 +26,16 @@ def ends_at_flush(cache, limit=graphs.MAX_SPAN):
     return graphs.Replays(min((first for first, _ in replays.flushes.values()), default=replays.steps), {})
 
 
-kinds = []
-for method in ("_replay", "_capture"):
-    original = getattr(graphs.GraphedDecoder, method)
-
-    def tagged(self, *args, _original=original, _kind=method.strip("_")):
-        kinds.append(_kind)
-        return _original(self, *args)
-
-    setattr(graphs.GraphedDecoder, method, tagged)
 model = bench.llama3_8b_random()
 for name in formats:
     for mode in modes:
         graphs.replayable_steps = {"ends": ends_at_flush, "across": across}[mode]
-        cache = bench.make_cache(model, name, 1, context, steps + 2)
-        step = graphs.GraphedDecoder(model, cache)
-        ids = torch.randint(0, model.config.vocab_size, (1, 1), device="cuda")
+        cache, step, ids = warmed_decoder(model, name, context, 0, steps + 2)
         times, order = [], []
-        with torch.no_grad():
-            for _ in range(steps):
-                position = cache.get_seq_length()
-                flush = step.graph is not None and step.first < position < step.end and (
-                    position - step.first in step.flush_steps)
-                kinds.clear()
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                ids = step(ids).argmax(-1, keepdim=True)
-                torch.cuda.synchronize()
-                kind = ("replay after a flush" if flush else "replay") if "replay" in kinds else (
-                    "capture" if "capture" in kinds else "eager")
-                times.append((kind, (time.perf_counter() - start) * 1e3))
-                order.append(kind[0] if kind != "replay after a flush" else "F")
+        for _ in range(steps):
+            ids, kind, ms = timed_step(step, ids)
+            times.append((kind, ms))
+            order.append(kind[0] if kind != "replay after a flush" else "F")
         by_kind = {}
         for kind, ms in times[-timed:]:
             by_kind.setdefault(kind, []).append(ms)

@@ -11,30 +11,23 @@ import tempfile
 import time
 
 import torch
+from replays import greedy, warmed_decoder
 from torch.profiler import ProfilerActivity, profile
 
 from kvtool import bench
-from kvtool.runtime import graphs
 
 formats, context, warm = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3])
 REPLAYS = 10
 model = bench.llama3_8b_random()
 for name in formats:
-    cache = bench.make_cache(model, name, 1, context, warm + 2 * REPLAYS)
-    step = graphs.GraphedDecoder(model, cache)
-    ids = torch.randint(0, model.config.vocab_size, (1, 1), device="cuda")
+    cache, step, ids = warmed_decoder(model, name, context, warm, warm + 2 * REPLAYS)
     with torch.no_grad():
-        for _ in range(warm):
-            ids = step(ids).argmax(-1, keepdim=True)
-        torch.cuda.synchronize()
         host = time.perf_counter()
-        for _ in range(REPLAYS):
-            ids = step(ids).argmax(-1, keepdim=True)
+        ids = greedy(step, ids, REPLAYS)
         host = (time.perf_counter() - host) * 1e3 / REPLAYS
         torch.cuda.synchronize()
         with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
-            for _ in range(REPLAYS):
-                ids = step(ids).argmax(-1, keepdim=True)
+            ids = greedy(step, ids, REPLAYS)
             torch.cuda.synchronize()
     path = os.path.join(tempfile.mkdtemp(), "trace.json")
     prof.export_chrome_trace(path)

@@ -8,10 +8,10 @@ import time
 
 import torch
 from torch.autograd import DeviceType
+from replays import greedy, warmed_decoder
 from torch.profiler import ProfilerActivity, profile
 
 from kvtool import bench
-from kvtool.runtime import graphs
 
 formats, contexts = sys.argv[1].split(","), [int(c) for c in sys.argv[2].split(",")]
 REPLAYS = 20
@@ -19,21 +19,14 @@ warm = int(sys.argv[3]) if len(sys.argv) > 3 else 8
 model = bench.llama3_8b_random()
 for context in contexts:
     for name in formats:
-        cache = bench.make_cache(model, name, 1, context, warm + 2 * REPLAYS)
-        step = graphs.GraphedDecoder(model, cache)
-        ids = torch.randint(0, model.config.vocab_size, (1, 1), device="cuda")
+        cache, step, ids = warmed_decoder(model, name, context, warm, warm + 2 * REPLAYS)
         with torch.no_grad():
-            for _ in range(warm):
-                ids = step(ids).argmax(-1, keepdim=True)
-            torch.cuda.synchronize()
             start = time.perf_counter()
-            for _ in range(REPLAYS):
-                ids = step(ids).argmax(-1, keepdim=True)
+            ids = greedy(step, ids, REPLAYS)
             torch.cuda.synchronize()
             wall = (time.perf_counter() - start) * 1e3 / REPLAYS
             with profile(activities=[ProfilerActivity.CUDA]) as prof:
-                for _ in range(REPLAYS):
-                    ids = step(ids).argmax(-1, keepdim=True)
+                ids = greedy(step, ids, REPLAYS)
                 torch.cuda.synchronize()
         kernels = [e for e in prof.key_averages() if e.device_type == DeviceType.CUDA and e.device_time_total > 0]
         kernels.sort(key=lambda e: -e.device_time_total)
