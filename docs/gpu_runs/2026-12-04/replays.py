@@ -1,6 +1,7 @@
-"""Shared by this folder's scripts (put together after the calls, which ran the same steps inline): batch-1 greedy
-steps of a random-weight Llama-3-8B through runtime/graphs.py's GraphedDecoder, each format's cache filled as
-`kvtool bench` fills it, and what each step was."""
+"""Shared by this folder's scripts: batch-1 greedy steps of a random-weight Llama-3-8B through runtime/graphs.py's
+GraphedDecoder, each format's cache filled as `kvtool bench` fills it, and what each step was. Put together after the
+calls, which ran the same steps inline (and told a step's kind by wrapping the decoder's methods); the scripts have
+not run on the device in this form."""
 import time
 
 import torch
