@@ -27,6 +27,7 @@ from kvtool.runtime.kernels import decode, quantize
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.kvquant import Codebook, NuqKeys, NuqValues
 from kvtool.runtime.million import MillionCodec
+from kvtool.runtime.packing import pack_bits
 from kvtool.runtime.qaq import QaqKeys, QaqValues
 from kvtool.runtime.rope import rope_from
 
@@ -281,6 +282,30 @@ def bitplane_mismatch(heads: int, tokens: int, batch: int, per_head: bool, outli
     return packed_mismatch([got], [want])
 
 
+CODEBOOK_ENCODE_CASES = {  # sub-vector width, index bits, tokens, codebooks shared by the heads (stride 0)
+    "2dims_8bits_shared": (2, 8, 37, True),
+    "4dims_8bits": (4, 8, 16, False),
+    "2dims_4bits": (2, 4, 5, False),
+    "8dims_8bits_shared": (8, 8, 21, True),
+}
+
+
+def codebook_encode_wrong(width: int, bits: int, tokens: int, shared: bool) -> float:
+    """Fraction of sub-vectors where the codebook encode kernel (as MILLION's and CQ's codecs call it on CUDA) picks
+    another centroid than their PyTorch path and one farther from the sub-vector (float64 distances; the two
+    formulas round differently, so near-equal centroids may swap)."""
+    books = random_books([0] if shared else [0, 1, 2], width, bits, seed=width + bits)
+    codec = MillionCodec(books.expand(3, -1, -1, -1), bits, residual=0)
+    x = (torch.randn(2, 3, tokens, HEAD_DIM, generator=torch.Generator().manual_seed(tokens)) * 2).half()
+    want = codec.indices(codec.encode(x, 0))
+    got = codec.indices({"codes": pack_bits(quantize.codebook_encode(x, codec.codebooks, codec.norms), bits)})
+    sub = x.double().unflatten(-1, (HEAD_DIM // width, width))[..., None, :]  # [B, H, n, S, 1, c]
+    distance = (sub - codec.codebooks.double()[None, :, None]).square().sum(-1)  # [B, H, n, S, K]
+    picked = lambda index: distance.gather(-1, index[..., None])[..., 0]  # noqa: E731
+    farther = picked(got) > picked(want) * (1 + 1e-5) + 1e-9
+    return farther.double().mean().item()
+
+
 def decode_errors() -> dict[str, float]:
     """Every decode check of scalar codes (the mma path)."""
     results = {f"decode/mma/{case}": decode_error(case) for case in CASES}
@@ -332,13 +357,16 @@ def mixed_width_errors() -> dict[str, float]:
 
 
 def quantize_mismatches() -> dict[str, float]:
-    """The quantize-on-append kernels: KIVI's min-max codes, KVQuant's nuq encode, QAQ's bit planes."""
+    """The quantize-on-append kernels: KIVI's min-max codes, KVQuant's nuq encode, QAQ's bit planes, the codebooks'
+    nearest centroids."""
     results = {f"quantize/{kind}{bits}": quantize_mismatch(bits, kind == "keys") for kind in ("keys", "values")
                for bits in (2, 4, 8)}
     results.update({f"quantize/nuq_{case}": nuq_encode_mismatch(*settings)
                     for case, settings in NUQ_ENCODE_CASES.items()})
     results.update({f"quantize/bitplanes_{case}": bitplane_mismatch(*settings)
                     for case, settings in BITPLANE_CASES.items()})
+    results.update({f"codebook_encode/{case}": codebook_encode_wrong(*settings)
+                    for case, settings in CODEBOOK_ENCODE_CASES.items()})
     return results
 
 

@@ -103,6 +103,14 @@ def test_bench_check_runs_on_the_cpu():
     assert len(errors) == len(bench.FORMATS) and all(error == 0.0 for error in errors.values()), errors
 
 
+def test_codebook_encode_picks_the_nearest_centroids(results):
+    """MILLION's and CQ's encode kernel picks for every sub-vector the centroid their PyTorch path picks, or one as
+    near (its sums round differently): codebooks shared by the heads and per head, 4- and 8-bit indices, sub-vectors
+    of 2 to 8 channels, token counts off the kernel's block. Fails with the head's codebook or the norms left out."""
+    found = {name: value for name, value in results.items() if name.startswith("codebook_encode/")}
+    assert len(found) == 4 and all(value == 0.0 for value in found.values()), found
+
+
 def test_host_integer_helpers_agree_with_tritons():
     """The wrappers' plain-Python cdiv and next_power_of_2 (triton's are slow to call from the host) give triton's
     values."""

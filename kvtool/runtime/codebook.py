@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from kvtool.artifacts import Artifact
+from kvtool.runtime import kernels
 from kvtool.runtime.codec import Packed, PackedLayout, TensorCodec
 from kvtool.runtime.packing import pack_bits, unpack_bits
 
@@ -44,6 +45,10 @@ class CodebookCodec(TensorCodec):
 
     # ---- storage ------------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, start: int | torch.Tensor) -> Packed:
+        if kernels.codebook_encodable(x, self.bits, self.width):  # one launch instead of ~15 ops per 256 tokens
+            from kvtool.runtime.kernels.quantize import codebook_encode
+
+            return {"codes": pack_bits(codebook_encode(x, self.codebooks, self.norms), self.low_bits)}
         batch, heads, tokens, _ = x.shape
         index = torch.empty(batch, heads, tokens, self.subspaces, dtype=torch.long, device=x.device)
         for lo in range(0, tokens, ENCODE_BLOCK):

@@ -1,5 +1,5 @@
 """Triton kernels of the runtime: fused decode attention over packed streams (decode.py), quantize-on-append
-(quantize.py: KIVI's, KVQuant's and QAQ's, called by their codecs on CUDA).
+(quantize.py: KIVI's, KVQuant's, QAQ's and the codebooks' of MILLION and CQ, called by their codecs on CUDA).
 
 The cache asks `can_fuse` once per layer; on CUDA, decode steps of layers whose codecs all declare a readable
 `PackedLayout` go to `attend_decode`, everything else to the reference PyTorch path. Triton is imported only here,
@@ -78,6 +78,12 @@ def token_encodable(x: torch.Tensor) -> bool:
     D]: head_dim a power of two, at least 8."""
     dim = x.shape[-1]
     return _encode_kernels and available(x) and dim >= 8 and not dim & (dim - 1)
+
+
+def codebook_encodable(x: torch.Tensor, bits: int, width: int) -> bool:
+    """Whether quantize.py's codebook_encode takes `x` [B, H, n, D] for indices of `bits` (up to a byte) over
+    sub-vectors of `width` channels (a power of two)."""
+    return _encode_kernels and available(x) and bits <= 8 and width > 0 and not width & (width - 1)
 
 
 def can_fuse(groups, head_dim: int) -> bool:

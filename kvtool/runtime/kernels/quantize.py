@@ -386,3 +386,43 @@ def bitplane_quantize(x: torch.Tensor, spread_bound: torch.Tensor, vectors: int,
     _bitplane_codes[(tokens, batch)](x, *strides, out["lo"], out["hi"], out["widths"], first, out["codes"], tokens,
                                      MAX_BITS=max_bits, **padded)
     return out
+
+
+@triton.jit(do_not_specialize=["x_sb", "x_sh", "tokens"])
+def _codebook_encode(x_ptr, x_sb, x_sh, x_sn, book_ptr, book_sh, norm_ptr, norm_sh, index_ptr, heads, tokens,
+                     SUBS: tl.constexpr, SIZE: tl.constexpr, WIDTH: tl.constexpr, BLOCK_T: tl.constexpr):
+    """Nearest centroid per sub-vector (CodebookCodec.encode): index = argmin_k ||c_k||² - 2 x·c_k over the
+    sub-space's SIZE centroids, the first of equal ones. Program: BLOCK_T tokens of one head, sub-space by
+    sub-space."""
+    bh = tl.program_id(0)
+    b, h = bh // heads, bh % heads
+    t = tl.program_id(1) * BLOCK_T + tl.arange(0, BLOCK_T)
+    ok = t < tokens
+    k = tl.arange(0, SIZE)
+    x_row = x_ptr + b.to(tl.int64) * x_sb + h * x_sh + t * x_sn
+    row = (bh * tokens + t).to(tl.int64)
+    for s in range(SUBS):
+        dot = tl.zeros([BLOCK_T, SIZE], tl.float32)
+        for c in tl.static_range(WIDTH):  # channel by channel: a [T, SIZE, WIDTH] product would take the registers
+            x = tl.load(x_row + s * WIDTH + c, mask=ok, other=0.0).to(tl.float32)
+            centroid = tl.load(book_ptr + h * book_sh + (s * SIZE + k) * WIDTH + c)
+            dot += x[:, None] * centroid[None, :]
+        distance = tl.load(norm_ptr + h * norm_sh + s * SIZE + k)[None, :] - 2 * dot
+        tl.store(index_ptr + row * SUBS + s, tl.argmin(distance, 1).to(tl.uint8), mask=ok)
+
+
+def codebook_encode(x: torch.Tensor, codebooks: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+    """Centroid indices uint8 [B, H, n, S] of x [B, H, n, S*c] in one launch: codebooks float32 [H, S, K, c] (K up to
+    256; heads may share one, stride 0), norms [H, S, K] their squared norms."""
+    batch, heads, tokens, _ = x.shape
+    subspaces, size, width = codebooks.shape[1:]
+    x = x if x.stride(-1) == 1 else x.contiguous()
+    books = codebooks if codebooks.stride()[1:] == (size * width, width, 1) else codebooks.contiguous()
+    norms = norms if norms.stride()[1:] == (size, 1) else norms.contiguous()
+    index = torch.empty(batch, heads, tokens, subspaces, dtype=torch.uint8, device=x.device)
+    block = min(16, next_power_of_2(tokens))
+    _codebook_encode[(batch * heads, cdiv(tokens, block))](
+        x, x.stride(0), x.stride(1), x.stride(2), books, books.stride(0), norms, norms.stride(0), index, heads,
+        tokens, SUBS=subspaces, SIZE=size, WIDTH=width, BLOCK_T=block,
+    )
+    return index
