@@ -3,27 +3,16 @@ Llama-3-8B shape, nuq3, 1% outliers): the codecs' PyTorch encode against the qua
 (kernels/quantize.py: nuq_encode; its launch replaced by a no-op while counting, since Triton's interpreter
 dispatches aten ops of its own; on CUDA every aten op is a host dispatch and most a launch, the kernel one launch).
 Counted through a TorchDispatchMode; the tensors of both (the kernel run by the interpreter) are compared too.
-  TRITON_INTERPRET=1 OMP_NUM_THREADS=1 python docs/gpu_runs/2026-12-02/nuq_encode_ops.py"""
-import collections
-
+  TRITON_INTERPRET=1 OMP_NUM_THREADS=1 PYTHONPATH=.:docs/gpu_runs python docs/gpu_runs/2026-12-02/nuq_encode_ops.py
+"""
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from host_ops import CountOps, NoLaunch
 
 from kvtool import bench
 from kvtool.runtime.kernels import quantize
 from kvtool.runtime.kernels.quantize import nuq_encode
 from kvtool.runtime.kvquant import index_dtype
 from kvtool.runtime.rope import rope_from
-
-
-class CountOps(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.ops = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops[func.overloadpacket.__name__] += 1
-        return func(*args, **(kwargs or {}))
 
 
 (group,) = bench.kvquant_groups(3)
@@ -37,10 +26,6 @@ paths = {
                    keys.midpoint, keys.half_range),
         nuq_encode(x, 3, values.codebook.boundaries, values.slots, channels)),
 }
-
-class NoLaunch:
-    def __getitem__(self, grid):
-        return lambda *args, **kwargs: None
 
 
 results = {name: run() for name, run in paths.items()}

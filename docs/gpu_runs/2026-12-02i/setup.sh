@@ -3,5 +3,5 @@ set -x
 date -u
 nvidia-smi --query-gpu=name,clocks.max.sm,memory.total --format=csv
 pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .g4/whl/*.whl 2>&1 | tail -1
-export PYTHONPATH=/tmp/site:$PWD
+export PYTHONPATH=/tmp/site:$PWD:$PWD/docs/gpu_runs  # docs/gpu_runs: shared helpers of run scripts
 KVTOOL='import sys; from kvtool.cli import main; sys.argv=["kvtool", *sys.argv[1:]]; main()'

@@ -2,24 +2,18 @@
 step's replays running across the flushes of held tokens, each flush encoded between two replays ("across", the
 working tree), and with every flush ending the replays, its step captured anew as before ("ends": replayable_steps
 cut at the first flush), side by side in one process after HF DynamicCache's and fp16-kernel's rows.
-  python3 docs/gpu_runs/2026-12-03h/span_flushes_ab.py kivi2,duo50+kivi2 8192,32768"""
+  PYTHONPATH=.:docs/gpu_runs python3 docs/gpu_runs/2026-12-03h/span_flushes_ab.py kivi2,duo50+kivi2 \
+    8192,32768"""
 import sys
 
 import torch
+from flush_modes import across, ends_at_flush
 
 from kvtool import bench
 from kvtool.runtime import graphs
 
 torch.backends.cuda.enable_cudnn_sdp(False)  # as e2e_bench
 formats, contexts = sys.argv[1].split(","), [int(c) for c in sys.argv[2].split(",")]
-across = graphs.replayable_steps
-
-
-def ends_at_flush(cache, limit=graphs.MAX_SPAN):
-    replays = across(cache, limit)
-    return graphs.Replays(min((first for first, _ in replays.flushes.values()), default=replays.steps), {})
-
-
 model = bench.llama3_8b_random()
 for context in contexts:
     for kind in ("HF DynamicCache", "fp16-kernel"):

@@ -3,30 +3,14 @@ and million4: Llama-3-8B shape, 8-bit indices over 4 or 2 channels, codebooks sh
 PyTorch encode against the codebook kernel's path (kernels/quantize.py: codebook_encode and pack_bits; its launch
 replaced by a no-op while counting, since Triton's interpreter dispatches aten ops of its own; on CUDA every aten op
 is a host dispatch and most a launch, the kernel one launch). Counted through a TorchDispatchMode.
-  TRITON_INTERPRET=1 OMP_NUM_THREADS=1 python docs/gpu_runs/2026-12-04/codebook_encode_ops.py"""
-import collections
-
+  TRITON_INTERPRET=1 OMP_NUM_THREADS=1 PYTHONPATH=.:docs/gpu_runs python3 \
+    docs/gpu_runs/2026-12-04/codebook_encode_ops.py"""
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from host_ops import CountOps, NoLaunch
 
 from kvtool import bench
 from kvtool.runtime.kernels import quantize
 from kvtool.runtime.packing import pack_bits
-
-
-class CountOps(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.ops = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops[func.overloadpacket.__name__] += 1
-        return func(*args, **(kwargs or {}))
-
-
-class NoLaunch:
-    def __getitem__(self, grid):
-        return lambda *args, **kwargs: None
 
 
 window = torch.randn(1, bench.KV_HEADS, 128, bench.HEAD_DIM).half()

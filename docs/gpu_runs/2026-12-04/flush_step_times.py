@@ -4,11 +4,13 @@ the flushes of held tokens ("across", the working tree) and with every flush end
 Llama-3-8B, each format's cache filled as `kvtool bench` fills it, 258 greedy steps (or STEPS, the figures of the
 last 256 when more, as the bench times them); MODES: ends,across (default) or one of them. Steps over twice the
 median replay are listed, and the median replay per 32 steps.
-  python3 docs/gpu_runs/2026-12-04/flush_step_times.py million2,kivi2 8192 [STEPS] [MODES]"""
+  PYTHONPATH=.:docs/gpu_runs python3 docs/gpu_runs/2026-12-04/flush_step_times.py million2,kivi2 8192 [STEPS] \
+    [MODES]"""
 import statistics
 import sys
 
 import torch
+from flush_modes import across, ends_at_flush
 from replays import timed_step, warmed_decoder
 
 from kvtool import bench
@@ -18,13 +20,6 @@ formats, context = sys.argv[1].split(","), int(sys.argv[2])
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 258
 modes = sys.argv[4].split(",") if len(sys.argv) > 4 else ["ends", "across"]
 timed = 256 if steps > 258 else steps  # the last ones
-across = graphs.replayable_steps
-
-
-def ends_at_flush(cache, limit=graphs.MAX_SPAN):
-    replays = across(cache, limit)
-    return graphs.Replays(min((first for first, _ in replays.flushes.values()), default=replays.steps), {})
-
 
 model = bench.llama3_8b_random()
 for name in formats:

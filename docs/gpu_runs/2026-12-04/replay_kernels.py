@@ -31,7 +31,8 @@ for context in contexts:
         kernels = [e for e in prof.key_averages() if e.device_type == DeviceType.CUDA and e.device_time_total > 0]
         kernels.sort(key=lambda e: -e.device_time_total)
         total = sum(e.device_time_total for e in kernels) / REPLAYS / 1e3
-        print(f"{name} at {context}, after {warm} steps: replay {wall:.2f} ms wall, kernels {total:.2f} ms per step", flush=True)
+        print(f"{name} at {context}, after {warm} steps: replay {wall:.2f} ms wall, kernels {total:.2f} ms per step",
+              flush=True)
         for e in kernels[:25]:
             print(f"  {e.device_time_total / REPLAYS:9.1f} us  {e.count / REPLAYS:6.1f}x  {e.key[:110]}", flush=True)
         del cache, step
