@@ -388,27 +388,30 @@ def bitplane_quantize(x: torch.Tensor, spread_bound: torch.Tensor, vectors: int,
     return out
 
 
+CODEBOOK_TOKENS = 16  # tokens per codebook_encode program: a [16, 256] distance tile fits the registers
+
+
 @triton.jit(do_not_specialize=["x_sb", "x_sh", "tokens"])
 def _codebook_encode(x_ptr, x_sb, x_sh, x_sn, book_ptr, book_sh, norm_ptr, norm_sh, index_ptr, heads, tokens,
                      SUBS: tl.constexpr, SIZE: tl.constexpr, WIDTH: tl.constexpr, BLOCK_T: tl.constexpr):
     """Nearest centroid per sub-vector (CodebookCodec.encode): index = argmin_k ||c_k||² - 2 x·c_k over the
-    sub-space's SIZE centroids, the first of equal ones. Program: BLOCK_T tokens of one head, sub-space by
-    sub-space."""
-    bh = tl.program_id(0)
+    sub-space's SIZE centroids, the first of equal ones. Program: BLOCK_T tokens of one head in one sub-space (a
+    128-token flush of 8 heads is thousands of programs, not 64)."""
+    s = tl.program_id(0) % SUBS
+    bh = tl.program_id(1)
     b, h = bh // heads, bh % heads
-    t = tl.program_id(1) * BLOCK_T + tl.arange(0, BLOCK_T)
+    t = (tl.program_id(0) // SUBS) * BLOCK_T + tl.arange(0, BLOCK_T)
     ok = t < tokens
     k = tl.arange(0, SIZE)
-    x_row = x_ptr + b.to(tl.int64) * x_sb + h * x_sh + t * x_sn
+    x_row = x_ptr + b.to(tl.int64) * x_sb + h * x_sh + t * x_sn + s * WIDTH
+    dot = tl.zeros([BLOCK_T, SIZE], tl.float32)
+    for c in tl.static_range(WIDTH):  # channel by channel: a [T, SIZE, WIDTH] product would take the registers
+        x = tl.load(x_row + c, mask=ok, other=0.0).to(tl.float32)
+        centroid = tl.load(book_ptr + h * book_sh + (s * SIZE + k) * WIDTH + c)
+        dot += x[:, None] * centroid[None, :]
+    distance = tl.load(norm_ptr + h * norm_sh + s * SIZE + k)[None, :] - 2 * dot
     row = (bh * tokens + t).to(tl.int64)
-    for s in range(SUBS):
-        dot = tl.zeros([BLOCK_T, SIZE], tl.float32)
-        for c in tl.static_range(WIDTH):  # channel by channel: a [T, SIZE, WIDTH] product would take the registers
-            x = tl.load(x_row + s * WIDTH + c, mask=ok, other=0.0).to(tl.float32)
-            centroid = tl.load(book_ptr + h * book_sh + (s * SIZE + k) * WIDTH + c)
-            dot += x[:, None] * centroid[None, :]
-        distance = tl.load(norm_ptr + h * norm_sh + s * SIZE + k)[None, :] - 2 * dot
-        tl.store(index_ptr + row * SUBS + s, tl.argmin(distance, 1).to(tl.uint8), mask=ok)
+    tl.store(index_ptr + row * SUBS + s, tl.argmin(distance, 1).to(tl.uint8), mask=ok)
 
 
 def codebook_encode(x: torch.Tensor, codebooks: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
@@ -420,8 +423,8 @@ def codebook_encode(x: torch.Tensor, codebooks: torch.Tensor, norms: torch.Tenso
     books = codebooks if codebooks.stride()[1:] == (size * width, width, 1) else codebooks.contiguous()
     norms = norms if norms.stride()[1:] == (size, 1) else norms.contiguous()
     index = torch.empty(batch, heads, tokens, subspaces, dtype=torch.uint8, device=x.device)
-    block = min(16, next_power_of_2(tokens))
-    _codebook_encode[(batch * heads, cdiv(tokens, block))](
+    block = min(CODEBOOK_TOKENS, next_power_of_2(tokens))
+    _codebook_encode[(cdiv(tokens, block) * subspaces, batch * heads)](  # axis 0: the one without a 65,535 cap
         x, x.stride(0), x.stride(1), x.stride(2), books, books.stride(0), norms, norms.stride(0), index, heads,
         tokens, SUBS=subspaces, SIZE=size, WIDTH=width, BLOCK_T=block,
     )
