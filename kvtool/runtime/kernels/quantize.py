@@ -51,10 +51,10 @@ def _pack_planes(codes, ROWS: tl.constexpr, D: tl.constexpr, BITS: tl.constexpr)
 def _quantize_token_groups(x_ptr, x_sb, x_sh, x_sn, codes_ptr, scale_ptr, min_ptr, heads, tokens,
                            D: tl.constexpr, GROUP: tl.constexpr, BITS: tl.constexpr, BLOCK_T: tl.constexpr):
     """Per token, each GROUP channels share a scale and min (KIVI values). Program: BLOCK_T tokens of one head."""
-    bh = tl.program_id(0)
+    bh = tl.program_id(1)
     b, h = bh // heads, bh % heads
     NG: tl.constexpr = D // GROUP
-    t = tl.program_id(1) * BLOCK_T + tl.arange(0, BLOCK_T)
+    t = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
     ok = t < tokens
     x = tl.load(x_ptr + b.to(tl.int64) * x_sb + h * x_sh + t[:, None] * x_sn + tl.arange(0, D)[None, :],
                 mask=ok[:, None], other=0.0).to(tl.float32)
@@ -76,8 +76,8 @@ def _quantize_token_groups(x_ptr, x_sb, x_sh, x_sn, codes_ptr, scale_ptr, min_pt
 def _quantize_channel_groups(x_ptr, x_sb, x_sh, x_sn, codes_ptr, scale_ptr, min_ptr, heads, groups,
                              D: tl.constexpr, GROUP: tl.constexpr, BITS: tl.constexpr):
     """Per channel, each GROUP consecutive tokens share a scale and min (KIVI keys). Program: one group, one head."""
-    bh = tl.program_id(0)
-    grp = tl.program_id(1)
+    bh = tl.program_id(1)
+    grp = tl.program_id(0)
     b, h = bh // heads, bh % heads
     t = grp * GROUP + tl.arange(0, GROUP)
     dims = tl.arange(0, D)
@@ -109,7 +109,7 @@ def quantize_token_groups(x: torch.Tensor, bits: int, group: int) -> dict[str, t
     out = _outputs(x, bits, (batch, heads, tokens, dim // group))
     block = min(16, next_power_of_2(tokens))
     x = x if x.stride(-1) == 1 else x.contiguous()
-    _quantize_token_groups[(batch * heads, cdiv(tokens, block))](
+    _quantize_token_groups[(cdiv(tokens, block), batch * heads)](  # tokens on axis 0, the one not capped at 65,535
         x, x.stride(0), x.stride(1), x.stride(2), out["codes"], out["scale"], out["min"], heads, tokens,
         D=dim, GROUP=group, BITS=bits, BLOCK_T=block,
     )
@@ -121,7 +121,7 @@ def quantize_channel_groups(x: torch.Tensor, bits: int, group: int) -> dict[str,
     batch, heads, tokens, dim = x.shape
     out = _outputs(x, bits, (batch, heads, tokens // group, dim))
     x = x if x.stride(-1) == 1 else x.contiguous()
-    _quantize_channel_groups[(batch * heads, tokens // group)](
+    _quantize_channel_groups[(tokens // group, batch * heads)](  # tokens on the uncapped axis
         x, x.stride(0), x.stride(1), x.stride(2), out["codes"], out["scale"], out["min"], heads, tokens // group,
         D=dim, GROUP=group, BITS=bits,
     )
@@ -165,8 +165,8 @@ def _nuq_encode(x_ptr, x_sb, x_sh, x_sn, cos_ptr, sin_ptr, mid_ptr, half_ptr, bo
     left once its SLOTS / 2 smallest and largest elements are taken out as outliers. A vector: the token, or each
     head with PER_HEAD. Codes count the boundaries below each normalised element (torch.bucketize) and are packed as
     runtime/packing.py's pack_bits. Program: one (sequence, token); heads padded to HP, a power of two."""
-    b = tl.program_id(0).to(tl.int64)
-    t = tl.program_id(1)
+    t = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
     h = tl.arange(0, HP)[:, None]
     d = tl.arange(0, D)[None, :]
     ok = h < HEADS
@@ -244,7 +244,7 @@ def nuq_encode(x: torch.Tensor, bits: int, boundaries: torch.Tensor, slots: int,
     cos, sin = (r.float().contiguous() for r in rope) if keys else (unused, unused)
     mid, half = (t.float().reshape(heads, dim).contiguous() for t in (midpoint, half_range)) if keys else (unused,
                                                                                                           unused)
-    _nuq_encode[(batch, tokens)](
+    _nuq_encode[(tokens, batch)](  # tokens on the uncapped axis: a 100K-token prompt in one append
         x, x.stride(0), x.stride(1), x.stride(2), cos, sin, mid, half, boundaries.float().contiguous(), out["codes"],
         out.get("outlier_index", unused), out.get("outlier_value", unused), out.get("range", unused), tokens,
         HEADS=heads, HP=next_power_of_2(heads), D=dim, BITS=bits, BYTES=next_power_of_2(bits), SLOTS=slots, KEYS=keys,
@@ -424,7 +424,7 @@ def codebook_encode(x: torch.Tensor, codebooks: torch.Tensor, norms: torch.Tenso
     norms = norms if norms.stride()[1:] == (size, 1) else norms.contiguous()
     index = torch.empty(batch, heads, tokens, subspaces, dtype=torch.uint8, device=x.device)
     block = min(CODEBOOK_TOKENS, next_power_of_2(tokens))
-    _codebook_encode[(cdiv(tokens, block) * subspaces, batch * heads)](  # axis 0: the one without a 65,535 cap
+    _codebook_encode[(cdiv(tokens, block) * subspaces, batch * heads)](  # tokens on the uncapped axis
         x, x.stride(0), x.stride(1), x.stride(2), books, books.stride(0), norms, norms.stride(0), index, heads,
         tokens, SUBS=subspaces, SIZE=size, WIDTH=width, BLOCK_T=block,
     )
