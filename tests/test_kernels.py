@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -20,6 +21,27 @@ pytest.importorskip("triton")
 CHECKS = Path(__file__).with_name("kernel_checks.py")
 # two subprocesses at once, with about half of the interpreter's time each (a CI machine has two cores)
 HALVES = (("quantize", "decode", "mixed", "other_graph"), ("prerope", "adc", "scalar_graph"))
+
+
+class Launch(NamedTuple):
+    """A kernel launch or compile as a LaunchRecorder saw it."""
+
+    kernel: str
+    grid: tuple | None  # None: compiled ahead (`warmup`), not launched
+    options: frozenset
+
+
+class LaunchRecorder:
+    """Stands in for a Triton kernel: `kernel[grid](...)` and `kernel.warmup(...)` are recorded, nothing runs."""
+
+    def __init__(self, name: str, recorded: list[Launch]) -> None:
+        self.name, self.recorded = name, recorded
+
+    def __getitem__(self, grid: tuple):
+        return lambda *args, **kwargs: self.recorded.append(Launch(self.name, grid, frozenset(kwargs.items())))
+
+    def warmup(self, *args, grid, **kwargs) -> None:
+        self.recorded.append(Launch(self.name, None, frozenset(kwargs.items())))
 
 
 @pytest.fixture(scope="module")
@@ -136,20 +158,9 @@ def test_a_growing_context_compiles_no_launch_midway(monkeypatch):
     from kvtool.runtime import kernels
     from kvtool.runtime.kernels import decode
 
-    recorded: list[tuple[str, frozenset]] = []  # (kernel, options) of each launch and compile ahead
-
-    class Recorder:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def __getitem__(self, grid):
-            return lambda *args, **kwargs: recorded.append((self.name, frozenset(kwargs.items())))
-
-        def warmup(self, *args, grid, **kwargs):
-            recorded.append((self.name, frozenset(kwargs.items())))
-
-    monkeypatch.setattr(decode, "_decode_split_kernel", Recorder("split"))
-    monkeypatch.setattr(decode, "_merge_partials_kernel", Recorder("merge"))
+    recorded: list[Launch] = []
+    monkeypatch.setattr(decode, "_decode_split_kernel", LaunchRecorder("split", recorded))
+    monkeypatch.setattr(decode, "_merge_partials_kernel", LaunchRecorder("merge", recorded))
     monkeypatch.setattr(decode, "_target_programs", lambda device, launch: launch.programs_per_sm * 132)  # an H100
     monkeypatch.setattr(decode, "BATCHED_MIN_TOKENS", 16)  # 16 x 32 x 132 programs / 8 heads: 8,448 positions
     monkeypatch.setattr(decode, "_COMPILED_AHEAD", set())
@@ -161,12 +172,39 @@ def test_a_growing_context_compiles_no_launch_midway(monkeypatch):
             bench.fill_layer(layer, 1, tokens, "cpu")
             recorded.clear()
             kernels.attend_decode(layer, query, None, 0.088, None)
-            steps.append(set(recorded))
+            steps.append({(launch.kernel, launch.options) for launch in recorded})  # launched or compiled ahead
         fast = {(kernel, options) for kernel, options in steps[2] if ("FAST", True) in options}
         assert fast and fast <= steps[0], (name, fast - steps[0])
         assert set().union(*steps[1:]) <= steps[0], (name, set().union(*steps[1:]) - steps[0])
         one_warp = {(kernel, options) for kernel, options in steps[3] if ("num_warps", 1) in options}
         assert bool(one_warp) == (name == "kivi2"), (name, steps[3])
+
+
+def test_one_long_append_launches_within_cudas_grid_caps(monkeypatch):
+    """CUDA caps a grid's second and third axes at 65,535 programs, so every encode kernel numbers the tokens on its
+    first: one append of 1.1M tokens (a long prompt through HF's generate) launches each of them. With the tokens
+    second, KVQuant's encode failed to launch at 70,000 tokens on the H200, KIVI's values at 1,100,000. The kernels
+    are recorded, not run."""
+    import torch
+
+    from kvtool.runtime.kernels import quantize
+
+    recorded: list[Launch] = []
+    kernels = {"_quantize_token_groups", "_quantize_channel_groups", "_nuq_encode", "_bitplane_ranges",
+               "_bitplane_widths", "_bitplane_codes", "_codebook_encode"}
+    for name in kernels:
+        monkeypatch.setattr(quantize, name, LaunchRecorder(name, recorded))
+    tokens, dim = 1_100_000, 32
+    x = torch.zeros(1, 1, tokens, dim, dtype=torch.float16)
+    books = torch.zeros(1, dim // 4, 256, 4)
+    quantize.quantize_token_groups(x, 2, 32)
+    quantize.quantize_channel_groups(x, 2, 32)
+    quantize.nuq_encode(x, 3, torch.zeros(7), 1, torch.uint8)
+    quantize.bitplane_quantize(x, torch.ones(tokens, 1, dtype=torch.float64), 1, 1, 4, 1, 1)
+    quantize.codebook_encode(x, books, books.square().sum(-1))
+    assert {launch.kernel for launch in recorded} == kernels
+    over = [(launch.kernel, launch.grid) for launch in recorded if max(launch.grid[1:], default=1) > 65_535]
+    assert not over, over
 
 
 def test_fused_decode_replayed_from_a_graph_matches_eager_steps(results):
