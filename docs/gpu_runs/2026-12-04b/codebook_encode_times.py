@@ -4,29 +4,16 @@ indices over 2 or 4 channels): median of CUDA-event times over 100 calls, and th
 pick different centroids (with the kernel's farther away, float64 distances). Optionally for several tokens per
 program (quantize.CODEBOOK_TOKENS), comma-separated.
   PYTHONPATH=.:docs/gpu_runs python3 docs/gpu_runs/2026-12-04b/codebook_encode_times.py [TOKENS_PER_PROGRAM]"""
-import statistics
 import sys
 
 import torch
+from event_times import median_us
 
 from kvtool import bench
 from kvtool.runtime import kernels
 from kvtool.runtime.kernels import quantize
 
 torch.set_default_device("cuda")
-
-
-def median_us(fn, reps: int = 100) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1000)
-    return statistics.median(times)
 
 
 for width, name in ((4, "million2"), (2, "million4")):

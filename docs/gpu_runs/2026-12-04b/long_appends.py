@@ -5,10 +5,10 @@ per program). Then the encodes of a 4,096-token chunk, CUDA-event medians. Each 
 given, with an older quantize.py's encode functions in their place (by path).
   PYTHONPATH=.:docs/gpu_runs python3 docs/gpu_runs/2026-12-04b/long_appends.py [OLD_QUANTIZE_PY]"""
 import importlib.util
-import statistics
 import sys
 
 import torch
+from event_times import median_us
 
 from kvtool import bench
 from kvtool.runtime.kernels import quantize
@@ -22,19 +22,6 @@ if len(sys.argv) > 1:
     spec.loader.exec_module(old)
     versions["old"] = {name: getattr(old, name) for name in ENCODES}
 bench.FILL_CHUNK = 1 << 30  # the whole context in one append
-
-
-def median_us(fn, reps: int = 50) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1000)
-    return statistics.median(times)
 
 
 for version, functions in versions.items():
@@ -55,6 +42,7 @@ for version, functions in versions.items():
         (group,) = bench.make_layer(name, "cuda").groups
         for batch in (1, 16):
             x = torch.randn(batch, bench.KV_HEADS, 4096, bench.HEAD_DIM, device="cuda").half()
-            times = [median_us(lambda: codec.encode(x, 0)) for codec in (group.keys.codec, group.values.codec)]
+            codecs = (group.keys.codec, group.values.codec)
+            times = [median_us(lambda: codec.encode(x, 0), reps=50) for codec in codecs]
             print(f"{version}: {name} encode of {batch} x 4,096 tokens: keys {times[0]:.1f} us, values "
                   f"{times[1]:.1f} us", flush=True)
