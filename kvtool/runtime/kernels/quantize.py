@@ -3,7 +3,11 @@
 
 KIVI: min-max quantization and bit packing (runtime/packing.py's `minmax_quantize` + `pack_planes`): the range is
 rounded to fp16 outward (min down, scale up) and codes round half to even, as torch.round does. KVQuant: nuq codes
-and sparse outliers (`nuq_encode`). QAQ: mixed-width bit planes with sparse outliers (`bitplane_quantize`).
+and sparse outliers (`nuq_encode`). QAQ: mixed-width bit planes with sparse outliers (`bitplane_quantize`). MILLION
+and CQ: nearest centroids (`codebook_encode`; near-equidistant centroids may swap, their sums rounding otherwise).
+
+Every grid numbers the tokens on axis 0: CUDA caps axes 1 and 2 at 65,535 programs, and one append (a whole prompt
+through HF's generate) may hold more tokens than that.
 """
 
 from __future__ import annotations
@@ -109,7 +113,7 @@ def quantize_token_groups(x: torch.Tensor, bits: int, group: int) -> dict[str, t
     out = _outputs(x, bits, (batch, heads, tokens, dim // group))
     block = min(16, next_power_of_2(tokens))
     x = x if x.stride(-1) == 1 else x.contiguous()
-    _quantize_token_groups[(cdiv(tokens, block), batch * heads)](  # tokens on axis 0, the one not capped at 65,535
+    _quantize_token_groups[(cdiv(tokens, block), batch * heads)](
         x, x.stride(0), x.stride(1), x.stride(2), out["codes"], out["scale"], out["min"], heads, tokens,
         D=dim, GROUP=group, BITS=bits, BLOCK_T=block,
     )
@@ -121,7 +125,7 @@ def quantize_channel_groups(x: torch.Tensor, bits: int, group: int) -> dict[str,
     batch, heads, tokens, dim = x.shape
     out = _outputs(x, bits, (batch, heads, tokens // group, dim))
     x = x if x.stride(-1) == 1 else x.contiguous()
-    _quantize_channel_groups[(tokens // group, batch * heads)](  # tokens on the uncapped axis
+    _quantize_channel_groups[(tokens // group, batch * heads)](
         x, x.stride(0), x.stride(1), x.stride(2), out["codes"], out["scale"], out["min"], heads, tokens // group,
         D=dim, GROUP=group, BITS=bits,
     )
@@ -164,7 +168,7 @@ def _nuq_encode(x_ptr, x_sb, x_sh, x_sn, cos_ptr, sin_ptr, mid_ptr, half_ptr, bo
     each vector become outliers; values are normalised per vector by the fp16 midpoint and half range of what is
     left once its SLOTS / 2 smallest and largest elements are taken out as outliers. A vector: the token, or each
     head with PER_HEAD. Codes count the boundaries below each normalised element (torch.bucketize) and are packed as
-    runtime/packing.py's pack_bits. Program: one (sequence, token); heads padded to HP, a power of two."""
+    runtime/packing.py's pack_bits. Program: one token of one sequence; heads padded to HP, a power of two."""
     t = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     h = tl.arange(0, HP)[:, None]
@@ -244,7 +248,7 @@ def nuq_encode(x: torch.Tensor, bits: int, boundaries: torch.Tensor, slots: int,
     cos, sin = (r.float().contiguous() for r in rope) if keys else (unused, unused)
     mid, half = (t.float().reshape(heads, dim).contiguous() for t in (midpoint, half_range)) if keys else (unused,
                                                                                                           unused)
-    _nuq_encode[(tokens, batch)](  # tokens on the uncapped axis: a 100K-token prompt in one append
+    _nuq_encode[(tokens, batch)](
         x, x.stride(0), x.stride(1), x.stride(2), cos, sin, mid, half, boundaries.float().contiguous(), out["codes"],
         out.get("outlier_index", unused), out.get("outlier_value", unused), out.get("range", unused), tokens,
         HEADS=heads, HP=next_power_of_2(heads), D=dim, BITS=bits, BYTES=next_power_of_2(bits), SLOTS=slots, KEYS=keys,
@@ -424,7 +428,7 @@ def codebook_encode(x: torch.Tensor, codebooks: torch.Tensor, norms: torch.Tenso
     norms = norms if norms.stride()[1:] == (size, 1) else norms.contiguous()
     index = torch.empty(batch, heads, tokens, subspaces, dtype=torch.uint8, device=x.device)
     block = min(CODEBOOK_TOKENS, next_power_of_2(tokens))
-    _codebook_encode[(cdiv(tokens, block) * subspaces, batch * heads)](  # tokens on the uncapped axis
+    _codebook_encode[(cdiv(tokens, block) * subspaces, batch * heads)](
         x, x.stride(0), x.stride(1), x.stride(2), books, books.stride(0), norms, norms.stride(0), index, heads,
         tokens, SUBS=subspaces, SIZE=size, WIDTH=width, BLOCK_T=block,
     )
