@@ -8,14 +8,13 @@ ordered by events with the current one both ways), work (that kernel, no events)
 Triton is imported only for kinds that launch its kernel, or with TOY_IMPORT_TRITON=1. TOY_NO_WARMUP=1: no eager
 run of the 1,700 kernels before the first capture (call 8's form had none); TOY_WARMUP_STREAM=side: that run on a
 side stream. The script grew over calls 8-14; call 8's form was `TOY_NO_WARMUP=1 ... add warm`, and call 9's
-imported Triton always.
+imported Triton always. Its replay timer moved to ../toy_graph_times.py afterwards (put docs/gpu_runs on PYTHONPATH).
   python3 docs/gpu_runs/2026-12-04b/toy_graphs.py add,alloc,triton,mixed [plain|new|capture|warm|work|waits]"""
 import os
-import statistics
 import sys
-import time
 
 import torch
+from toy_graph_times import median_replay_ms
 
 if {"triton", "mixed"} & set(sys.argv[1].split(",")) or os.environ.get("TOY_IMPORT_TRITON") == "1":
     import triton
@@ -60,14 +59,7 @@ for kind in sys.argv[1].split(","):
             torch.cuda.current_stream().wait_stream(stream)
         with torch.cuda.graph(graph, stream=stream if streams == "capture" else None):
             body(kind, x)
-        times = []
-        for _ in range(200):
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            graph.replay()
-            torch.cuda.synchronize()
-            times.append((time.perf_counter() - start) * 1e3)
-        medians.append(statistics.median(times))
+        medians.append(median_replay_ms(graph))
         del graph
     print(f"toy graphs of 1,700 kernels ({kind}, {streams}, triton {'triton' in sys.modules}), median replay per "
           "graph: " + " ".join(f"{ms:.3f}" for ms in medians), flush=True)

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Device call 1 of 2026-12-04c (H200): the first-three-graphs effect against the eager work before it (toy_warmups.py).
 set -x
+export PYTHONPATH=$PWD/docs/gpu_runs  # toy_graph_times.py, moved there after calls 1-4
 date -u
 nvidia-smi --query-gpu=name,clocks.max.sm --format=csv
 T=docs/gpu_runs/2026-12-04c/toy_warmups.py

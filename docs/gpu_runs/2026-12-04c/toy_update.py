@@ -3,12 +3,12 @@ later capture (cuGraphExecUpdate), where a graph instantiated fourth replays slo
 graph 1 adds 1 to x 1,700 times (kept), graphs 2 and 3 likewise (dropped), graph 4 adds 1 to y instead (kept, its
 cudaGraph_t too); then graph 1's executable is updated with graph 4's graph and replayed. Median of 200 replays
 (synchronised, host clock), ms, and what each replay wrote (y must grow by 1,700 per replay after the update).
+Its timer and capture moved to ../toy_graph_times.py after call 3 (put docs/gpu_runs on PYTHONPATH).
   python3 docs/gpu_runs/2026-12-04c/toy_update.py"""
 import ctypes
-import statistics
-import time
 
 import torch
+from toy_graph_times import capture_adds, median_replay_ms
 
 x = torch.zeros(16, device="cuda")
 y = torch.zeros(16, device="cuda")
@@ -17,33 +17,12 @@ for _ in range(1700):
 torch.cuda.synchronize()
 
 
-def capture(target: torch.Tensor, keep_graph: bool = False) -> torch.cuda.CUDAGraph:
-    graph = torch.cuda.CUDAGraph(keep_graph=keep_graph)
-    with torch.cuda.graph(graph):
-        for _ in range(1700):
-            target.add_(1)
-    if keep_graph:
-        graph.instantiate()
-    return graph
-
-
-def median_replay(graph: torch.cuda.CUDAGraph) -> float:
-    times = []
-    for _ in range(200):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        graph.replay()
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
-first = capture(x)
-print(f"graph 1 (x): {median_replay(first):.3f}")
+first = capture_adds(x)
+print(f"graph 1 (x): {median_replay_ms(first):.3f}")
 for number in (2, 3):
-    print(f"graph {number} (x): {median_replay(capture(x)):.3f}")
-fourth = capture(y, keep_graph=True)
-print(f"graph 4 (y): {median_replay(fourth):.3f}")
+    print(f"graph {number} (x): {median_replay_ms(capture_adds(x)):.3f}")
+fourth = capture_adds(y, keep_graph=True)
+print(f"graph 4 (y): {median_replay_ms(fourth):.3f}")
 
 
 class UpdateInfo(ctypes.Structure):
@@ -59,6 +38,6 @@ x_before, y_before = x[0].item(), y[0].item()
 first.replay()
 torch.cuda.synchronize()
 print(f"one replay of graph 1 after the update: x +{x[0].item() - x_before:.0f}, y +{y[0].item() - y_before:.0f}")
-print(f"graph 1 updated with graph 4's: {median_replay(first):.3f}")
-print(f"graph 4 again: {median_replay(fourth):.3f}")
-print(f"graph 5 (x): {median_replay(capture(x)):.3f}")
+print(f"graph 1 updated with graph 4's: {median_replay_ms(first):.3f}")
+print(f"graph 4 again: {median_replay_ms(fourth):.3f}")
+print(f"graph 5 (x): {median_replay_ms(capture_adds(x)):.3f}")

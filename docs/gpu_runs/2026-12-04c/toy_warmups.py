@@ -4,18 +4,19 @@ previous one dropped; per graph the median of 200 replays (synchronised, host cl
 (WHERE=before) or after the second graph's replays (WHERE=between; the first two graphs are kept and replayed again
 after it), N of the adds run eagerly, with a synchronize after every SYNC of them (0: one at the end). Call 2 added
 TOY_REPLAY=side (every replay on one side stream made first), TOY_SLEEP=S (seconds slept after the eager adds) and
-TOY_EAGER=kernels (the eager work: N different kernels, not N adds).
+TOY_EAGER=kernels (the eager work: N different kernels, not N adds). Its timer and capture moved to
+../toy_graph_times.py afterwards (put docs/gpu_runs on PYTHONPATH).
   python3 docs/gpu_runs/2026-12-04c/toy_warmups.py N SYNC before|between"""
 import os
-import statistics
 import sys
 import time
 
 import torch
+from toy_graph_times import capture_adds, median_replay_ms
 
 count, sync_every, where = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 x = torch.zeros(16, device="cuda")
-replay_stream = torch.cuda.Stream() if os.environ.get("TOY_REPLAY") == "side" else torch.cuda.current_stream()
+replay_stream = torch.cuda.Stream() if os.environ.get("TOY_REPLAY") == "side" else None
 eager_ops = [torch.Tensor.add_, torch.Tensor.mul_, torch.Tensor.sub_, torch.Tensor.div_]
 
 
@@ -31,36 +32,16 @@ def eager(n: int) -> None:
     time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
 
 
-def capture() -> torch.cuda.CUDAGraph:
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(1700):
-            x.add_(1)
-    return graph
-
-
-def median_replay(graph: torch.cuda.CUDAGraph) -> float:
-    times = []
-    for _ in range(200):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        with torch.cuda.stream(replay_stream):
-            graph.replay()
-        torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
 torch.cuda.synchronize()
 if where == "before":
     eager(count)
 medians, kept = [], []
 for number in range(6):
-    graph = capture()
-    medians.append(f"{median_replay(graph):.3f}")
+    graph = capture_adds(x)
+    medians.append(f"{median_replay_ms(graph, replay_stream):.3f}")
     if where == "between" and number < 2:
         kept.append(graph)
         if number == 1:
             eager(count)
-            medians.append("| again " + " ".join(f"{median_replay(g):.3f}" for g in kept) + " |")
+            medians.append("| again " + " ".join(f"{median_replay_ms(g, replay_stream):.3f}" for g in kept) + " |")
 print(f"N={count} sync={sync_every} {where}: " + " ".join(medians), flush=True)
