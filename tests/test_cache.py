@@ -13,7 +13,7 @@ from kvtool.models import fingerprint
 from kvtool.runtime.buffer import Buffer
 from kvtool.runtime.cache import CompressedLayer
 from kvtool.runtime.codec import Fp16Codec, HeadGroup
-from kvtool.runtime.generate import forward, greedy
+from kvtool.runtime.generate import cache_keyword, forward, greedy
 from kvtool.runtime.kivi import KiviKeys, KiviValues
 from kvtool.runtime.stream import TAIL_SLACK
 
@@ -153,13 +153,13 @@ def test_sliding_window_model_keeps_only_its_window():
 
 
 def test_generate_with_a_compressed_cache_and_left_padding(model, tokenizer, model_fingerprint):
-    """`model.generate(..., past_key_values=cache)` works, batched with left padding, like the fp16 default."""
+    """`model.generate(..., cache=cache)` works, batched with left padding, like the fp16 default."""
     kivi = runtime.load(Artifact.build("kivi", {"bits": 4, "residual": 32}, model_fingerprint))
     tokenizer.padding_side = "left"
     batch = tokenizer(["Hello, my name is", "The capital of France is Paris. The capital of Italy is"],
                       return_tensors="pt", padding=True)
     reference = model.generate(**batch, max_new_tokens=6, do_sample=False)
     cache = kivi.make_cache(model)
-    compressed = model.generate(**batch, past_key_values=cache, max_new_tokens=6, do_sample=False)
+    compressed = model.generate(**batch, **{cache_keyword(model): cache}, max_new_tokens=6, do_sample=False)
     assert torch.equal(compressed[:, :-2], reference[:, :-2])
     assert cache.get_seq_length() == batch.input_ids.shape[1] + 5

@@ -13,6 +13,7 @@ from kvtool.artifacts import Artifact
 from kvtool.calibrate import calibrate
 from kvtool.data import default_text
 from kvtool.models import fingerprint, load_model
+from kvtool.runtime.generate import forward
 from kvtool.runtime.side_stream import SIDE_STREAMS
 
 # Every method with calibrated tensors, at settings small enough for the CPU.
@@ -47,7 +48,7 @@ def gpu_model(model_path):
 
 def logits(model, kv, ids: torch.Tensor, device: str = "cpu") -> torch.Tensor:
     with torch.no_grad():
-        return model(ids.to(device), past_key_values=kv.make_cache(model)).logits.float().cpu()
+        return forward(model, ids.to(device), kv.make_cache(model)).logits.float().cpu()
 
 
 @pytest.mark.parametrize("method", sorted(SETTINGS))
@@ -80,8 +81,8 @@ def test_million_window_encoded_on_a_side_stream_equals_the_synchronous_encode(g
         for stream in cache.streams():
             stream.codec.encode_on_side_stream = on_side_stream
         with torch.no_grad():
-            steps = [gpu_model(ids[:, :300], past_key_values=cache).logits]
-            steps += [gpu_model(ids[:, t : t + 1], past_key_values=cache).logits for t in range(300, 600)]
+            steps = [forward(gpu_model, ids[:, :300], cache).logits]
+            steps += [forward(gpu_model, ids[:, t : t + 1], cache).logits for t in range(300, 600)]
         return torch.cat(steps, 1), cache
 
     (side, side_cache), (synchronous, synchronous_cache) = run(True), run(False)

@@ -11,10 +11,16 @@ import torch
 PREFILL_CHUNK = 1024  # prompt tokens per forward: bounds activations and score matrices on long prompts
 
 
+def cache_keyword(model) -> str:
+    """The keyword `model`'s forward and generate take a cache by: transformers renamed `past_key_values` to `cache`
+    in 5.x (the old name warns, and goes in 5.40). Read from the class: accelerate's hooks wrap the instance's."""
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+
+
 def forward(model, ids: torch.Tensor, cache, logits_to_keep: int = 0, **inputs):
-    """One forward through `cache` (transformers renamed `past_key_values` to `cache` in 5.x)."""
-    key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    return model(input_ids=ids, use_cache=True, logits_to_keep=logits_to_keep, **{key: cache}, **inputs)
+    """One forward through `cache`."""
+    return model(input_ids=ids, use_cache=True, logits_to_keep=logits_to_keep, **{cache_keyword(model): cache},
+                 **inputs)
 
 
 def decoder(model, cache, graphs: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
