@@ -57,15 +57,19 @@ class ModelSource:
         return cls(path.resolve())
 
     def hf_folder(self) -> Path:
-        """A local HF folder for this model; GGUF files are de-quantized once and cached (loading GGUF takes ~20 s)."""
+        """A local HF folder for this model; GGUF files are de-quantized once per transformers version and cached
+        (loading GGUF takes ~20 s)."""
         if self.path.is_dir():
             return self.path
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
         stat = self.path.stat()
-        key = hashlib.sha256(f"{self.path}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-        folder = cache_dir() / "gguf" / f"{self.path.stem}-{key}"
+        # transformers' GGUF readers change between versions (5.18 fixed SmolLM2's end-of-turn token): convert anew
+        identity = f"{self.path}:{stat.st_size}:{stat.st_mtime_ns}:{transformers.__version__}"
+        folder = cache_dir() / "gguf" / f"{self.path.stem}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
         if (folder / "config.json").is_file():
             return folder
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
             model = AutoModelForCausalLM.from_pretrained(self.path.parent, gguf_file=self.path.name, dtype=torch.float32)

@@ -157,23 +157,29 @@ def test_fingerprint_is_the_same_in_float32_and_float16():
     assert fingerprint(model)["kv_weights_sha256"] != single["kv_weights_sha256"]
 
 
-def test_gguf_conversion_that_loses_a_race_uses_the_winners_folder(tokenizer, tmp_path, monkeypatch):
-    """Two processes converting one GGUF at once (e.g. calibrations side by side): the later rename fails on the
-    earlier one's folder, which is then used instead of failing."""
-    import os
-    import shutil
-
+@pytest.fixture()
+def tiny_gguf(tokenizer, tmp_path, monkeypatch):
+    """A file named .gguf whose conversion loads a tiny Llama (the loaders are replaced), into a cache in tmp_path."""
     import transformers
 
-    from kvtool.models import ModelSource
-
     gguf = tmp_path / "tiny.gguf"
-    gguf.write_bytes(b"GGUF")  # never parsed: the conversion's loaders are replaced below
+    gguf.write_bytes(b"GGUF")  # never parsed
     monkeypatch.setenv("KVTOOL_CACHE", str(tmp_path / "cache"))
     tiny = transformers.LlamaForCausalLM(transformers.LlamaConfig(
         vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2))
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *args, **kwargs: tiny)
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *args, **kwargs: tokenizer)
+    return gguf
+
+
+def test_gguf_conversion_that_loses_a_race_uses_the_winners_folder(tiny_gguf, monkeypatch):
+    """Two processes converting one GGUF at once (e.g. calibrations side by side): the later rename fails on the
+    earlier one's folder, which is then used instead of failing."""
+    import os
+    import shutil
+
+    from kvtool.models import ModelSource
+
     rename = os.replace
 
     def the_other_process_finishes_first(source, destination):
@@ -181,6 +187,21 @@ def test_gguf_conversion_that_loses_a_race_uses_the_winners_folder(tokenizer, tm
         rename(source, destination)
 
     monkeypatch.setattr(os, "replace", the_other_process_finishes_first)
-    folder = ModelSource.resolve(gguf).hf_folder()
+    folder = ModelSource.resolve(tiny_gguf).hf_folder()
     assert (folder / "config.json").is_file()
     assert [entry.name for entry in folder.parent.iterdir()] == [folder.name]  # the staging folder is gone
+
+
+def test_gguf_conversion_is_reused_by_its_transformers_version_only(tiny_gguf, monkeypatch):
+    """A conversion cached by one transformers version is not served to another: their GGUF readers differ."""
+    import transformers
+
+    from kvtool.models import ModelSource
+
+    source = ModelSource.resolve(tiny_gguf)
+    first = source.hf_folder()
+    (first / "converted-here").touch()
+    assert source.hf_folder() == first
+    monkeypatch.setattr(transformers, "__version__", transformers.__version__ + ".other")
+    other = source.hf_folder()
+    assert other != first and (other / "config.json").is_file() and not (other / "converted-here").exists()
