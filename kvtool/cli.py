@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 
 from kvtool.errors import KvtoolError
@@ -350,16 +349,15 @@ def bench(
 
 def main() -> None:
     """Entry point: user errors print one line and exit non-zero, never a traceback."""
-    usage_errors = (click.exceptions.ClickException, typer.exceptions.TyperException)
     try:
         code = app(standalone_mode=False)
     except KvtoolError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(1)
-    except (click.exceptions.Abort, typer.Abort):
+    except typer.Abort:
         typer.echo("error: aborted", err=True)
         sys.exit(130)
-    except usage_errors as err:
+    except typer.exceptions.TyperException as err:  # typer >= 0.28 raises its own, click-free usage errors
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         if os.environ.get("RANK", "0") == "0":  # under torchrun every rank parsed the same command line
             typer.echo(f"error: {' '.join(message.split())}", err=True)
