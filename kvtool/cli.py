@@ -358,9 +358,8 @@ def main() -> None:
         typer.echo("error: aborted", err=True)
         sys.exit(130)
     except typer.exceptions.TyperException as err:  # typer >= 0.28 raises its own, click-free usage errors
-        message = err.format_message() if hasattr(err, "format_message") else str(err)
         if os.environ.get("RANK", "0") == "0":  # under torchrun every rank parsed the same command line
-            typer.echo(f"error: {' '.join(message.split())}", err=True)
+            typer.echo(f"error: {' '.join(err.format_message().split())}", err=True)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 

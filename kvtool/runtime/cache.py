@@ -170,7 +170,7 @@ class CompressedLayer(CacheLayerMixin):
 
 
 class CompressedCache(Cache):
-    """A transformers Cache of CompressedLayers; pass it as `cache` (`past_key_values` before 5.x renamed it)."""
+    """A transformers Cache of CompressedLayers; pass it by the keyword `generate.cache_keyword(model)` names."""
 
     def __init__(self, layers: list[CompressedLayer]) -> None:
         super().__init__(layers=layers)
