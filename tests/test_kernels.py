@@ -144,6 +144,22 @@ def test_host_integer_helpers_agree_with_tritons():
     assert all(cdiv(a, b) == triton.cdiv(a, b) for a in range(0, 300) for b in range(1, 40))
 
 
+def test_splits_cover_every_tile_once_with_at_least_the_tiles_asked():
+    """The split kernel's splits of a context: consecutive, covering every tile and no split empty, never more than
+    the target, and each at least `least` tiles long wherever the context holds that many (the generic launch's
+    `min_split_tiles`)."""
+    from kvtool.runtime.kernels.decode import _splits
+
+    block = 16
+    for tiles in range(1, 300, 7):
+        for target in (1, 3, 8, 132, 1056):
+            for least in (1, 2, 4, 32):
+                splits, split_tokens = _splits(tiles, target, block, least)
+                assert split_tokens % block == 0 and 1 <= splits <= target, (tiles, target, least)
+                assert (splits - 1) * split_tokens < tiles * block <= splits * split_tokens, (tiles, target, least)
+                assert split_tokens >= min(least, tiles) * block, (tiles, target, least)
+
+
 def test_a_growing_context_compiles_no_launch_midway(monkeypatch):
     """Every launch a layer takes as its context grows was launched or compiled ahead at its first step: the fast
     launch, which a layer whose stores are too short for fast tiles takes once they hold enough; the one-warp launch
@@ -167,12 +183,15 @@ def test_a_growing_context_compiles_no_launch_midway(monkeypatch):
     for name in ("kivi2", "million2"):  # the mma path (and its one-warp launch) and the adc path
         layer = bench.make_layer(name, "cpu")
         query = torch.randn(1, bench.Q_HEADS, 1, bench.HEAD_DIM, dtype=torch.float16)
-        steps = []
-        for tokens in (1000, 1000, 5000, 2000):  # to 1000, 2000 (generic tiles only), 7000 (fast), 9000 (one-warp)
+        steps, fast_launched = [], []
+        # to 1000 (generic tiles only), 2000 (kivi2's fast tiles: 32 or more), 7000 (million2's too), 9000 (one-warp)
+        for tokens in (1000, 1000, 5000, 2000):
             bench.fill_layer(layer, 1, tokens, "cpu")
             recorded.clear()
             kernels.attend_decode(layer, query, None, 0.088, None)
             steps.append({(launch.kernel, launch.options) for launch in recorded})  # launched or compiled ahead
+            fast_launched.append(any(launch.grid and ("FAST", True) in launch.options for launch in recorded))
+        assert fast_launched == [False, name == "kivi2", True, True], (name, fast_launched)
         fast = {(kernel, options) for kernel, options in steps[2] if ("FAST", True) in options}
         assert fast and fast <= steps[0], (name, fast - steps[0])
         assert set().union(*steps[1:]) <= steps[0], (name, set().union(*steps[1:]) - steps[0])

@@ -49,14 +49,19 @@ class Launch:
     num_stages: int  # software-pipelined loads of the tile loops
     programs_per_sm: int  # split the context until the GPU runs about this many programs per multiprocessor
     max_registers: int = 0  # per thread, to fit more programs per multiprocessor (ptxas .maxnreg); 0: ptxas chooses
+    # fast tiles run once a head's range holds this many, even if fewer than its programs; 0: once as many as those
+    fast_min_tiles: int = 0
+    min_split_tiles: int = 1  # tiles per split at least: fewer, longer programs where a context is short
 
 
 LAUNCH = {
-    "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8),  # best of the H100 sweeps
+    # best of the H100 sweeps; from 32 tiles on, short contexts at batch 1 read fast tiles (H200, docs/gpu-log.md)
+    "mma": Launch(block_n=32, num_warps=4, num_stages=3, programs_per_sm=8, fast_min_tiles=32),
     "mma_batched": Launch(block_n=16, num_warps=1, num_stages=3, programs_per_sm=32),  # H200 sweeps (docs/gpu-log.md)
     "adc": Launch(block_n=16, num_warps=2, num_stages=1, programs_per_sm=16),  # H200 sweeps (docs/gpu-log.md)
     # layouts without a fast path (KVQuant, CQ; QAQ's below): decoded in registers; pipelined stages cost shared memory
-    "generic": Launch(block_n=16, num_warps=4, num_stages=1, programs_per_sm=8),  # H200 sweep (docs/gpu-log.md)
+    # H200 sweeps (docs/gpu-log.md); at least 4 tiles a split: 1.04-1.27x faster at 1K-4K, batch 1
+    "generic": Launch(block_n=16, num_warps=4, num_stages=1, programs_per_sm=8, min_split_tiles=4),
     "bitplanes": Launch(block_n=32, num_warps=2, num_stages=1, programs_per_sm=8),  # QAQ: 32 or more (docs/gpu-log.md)
 }
 BATCHED_MIN_TOKENS = 384  # scalar codes take "mma_batched" when its programs get at least this many positions each
@@ -869,9 +874,10 @@ def _score_tables(codebooks: torch.Tensor, query: torch.Tensor, head_index: torc
     return torch.nn.functional.pad(table, (0, rows - per_kv)).half().contiguous()
 
 
-def _splits(tiles: int, target: int, block: int) -> tuple[int, int]:
-    """(splits, tokens per split) that share `tiles` tiles of `block` positions among about `target` programs."""
-    splits = max(1, min(tiles, target))
+def _splits(tiles: int, target: int, block: int, least: int = 1) -> tuple[int, int]:
+    """(splits, tokens per split) that share `tiles` tiles of `block` positions among about `target` programs, at
+    least `least` tiles each."""
+    splits = max(1, min(tiles // least, target))
     split_tokens = cdiv(tiles, splits) * block
     return cdiv(tiles * block, split_tokens), split_tokens
 
@@ -933,18 +939,20 @@ def decode_attention(keys: TokenStream, values: TokenStream, head_index: torch.T
     block = launch.block_n
     anchor, fast_lo, fast_hi = _fast_range(keys, values, first, block, adc or mma)
     target = cdiv(_target_programs(query.device, launch), batch * heads)  # programs per head and sequence
-    # a fast range shorter than that many tiles (a streaming window) is read by the generic launch alone, and so
-    # is a window whose start a graph's replays move on (fast tiles do not check it)
-    fast = (fast_hi - fast_lo) // block >= target and (graph is None or recent is None)
+    # a short fast range (a streaming window) is read by the generic launch alone, and so is a window whose start a
+    # graph's replays move on (fast tiles do not check it)
+    least = min(target, launch.fast_min_tiles or target)
+    fast = (fast_hi - fast_lo) // block >= least and (graph is None or recent is None)
     start = anchor + max(first - anchor, 0) // block * block  # the first tile with a position to read
     reach = length if graph is None else length + graph.span - 1  # the length the last replay reaches
     if fast:  # fast tiles split over the GPU; generic tiles around them one per program (no serial tail)
-        fast_splits, fast_split_tokens = _splits((fast_hi - fast_lo) // block, target, block)
+        fast_splits, fast_split_tokens = _splits((fast_hi - fast_lo) // block, target, block, launch.min_split_tiles)
         generic_splits = max(1, (fast_lo - start) // block + cdiv(reach - fast_hi, block))
         generic_split_tokens = block
     else:
         fast_splits, fast_split_tokens, fast_lo, fast_hi = 0, block, start, start
-        generic_splits, generic_split_tokens = _splits(cdiv(max(reach - start, 1), block), target, block)
+        generic_splits, generic_split_tokens = _splits(cdiv(max(reach - start, 1), block), target, block,
+                                                       launch.min_split_tiles)
     parts = fast_splits + generic_splits
     part_o = torch.empty(batch * heads * parts * per_kv * dim, dtype=torch.float32, device=query.device)
     part_ml = torch.empty(batch * heads * parts * per_kv * 2, dtype=torch.float32, device=query.device)
