@@ -49,7 +49,7 @@ class Launch:
     num_stages: int  # software-pipelined loads of the tile loops
     programs_per_sm: int  # split the context until the GPU runs about this many programs per multiprocessor
     max_registers: int = 0  # per thread, to fit more programs per multiprocessor (ptxas .maxnreg); 0: ptxas chooses
-    # fast tiles run once a head's range holds this many, even if fewer than its programs; 0: once as many as those
+    # fast tiles run once a head's range holds this many, even if fewer than its programs (0: only as many as those)
     fast_min_tiles: int = 0
     min_split_tiles: int = 1  # tiles per split at least: fewer, longer programs where a context is short
 
